@@ -1,0 +1,356 @@
+//! The `scan` function: on a schedule, send `AWS-RunPatchBaseline` Scan and the kernel facts document
+//! to every managed Amazon Linux instance in scope, and tell people what was sent and what was skipped.
+//!
+//! Gather (SSM) → decide ([`plan_scan`]) → act (`SendCommand`, skipped in dry run) → report (SNS).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use livepatch_shared::aws::{self, ssm, AwsError};
+use livepatch_shared::config::{ConfigError, Env};
+use livepatch_shared::domain::fleet::RunCommand;
+use livepatch_shared::domain::scan::{plan_scan, ScanPlan, ScanSettings};
+use livepatch_shared::events::{self, EventError};
+use livepatch_shared::notify::{Level, Notification, Section};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Everything the function reads from its environment, validated before the first event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub topic_arn: String,
+    pub target_tags: BTreeMap<String, Vec<String>>,
+    pub dry_run: bool,
+    pub scan: ScanSettings,
+}
+
+impl Settings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            topic_arn: env.topic_arn("NOTIFY_TOPIC_ARN")?,
+            target_tags: env.tag_filters("TARGET_TAGS")?,
+            dry_run: env.bool_or("DRY_RUN", false)?,
+            scan: ScanSettings {
+                facts_document: env.string_or("FACTS_DOCUMENT", "LivePatchAutopilot-KernelFacts"),
+                opt_out_tag: env.string_or("OPT_OUT_TAG", "livepatch-autopilot:opt-out"),
+                max_concurrency: env.rate_or("SCAN_MAX_CONCURRENCY", "25%", false)?,
+                max_errors: env.rate_or("SCAN_MAX_ERRORS", "100%", true)?,
+                timeout_seconds: env.int_in_or("COMMAND_TIMEOUT_SECONDS", 30..=2_592_000, 3600)?
+                    as i32,
+            },
+        })
+    }
+}
+
+/// The AWS clients, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub ssm: aws_sdk_ssm::Client,
+    pub sns: aws_sdk_sns::Client,
+}
+
+/// Why an invocation failed. Nothing was written when the event was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("refused event: {0}")]
+    Event(#[from] EventError),
+    #[error("could not read the fleet: {0}")]
+    Gather(AwsError),
+    #[error("commands were sent but the summary could not be published: {0}")]
+    Notify(AwsError),
+}
+
+/// The invocation's result: what was done, skipped and failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct ScanOutcome {
+    pub event_id: String,
+    pub dry_run: bool,
+    pub snapshot_id: String,
+    /// Instances the scan covers.
+    pub targets: Vec<String>,
+    pub skipped: Vec<SkippedInstance>,
+    pub sent: Vec<SentCommand>,
+    /// Commands found already sent for this event (a redelivery), not sent again.
+    pub already_sent: Vec<SentCommand>,
+    pub failed: Vec<FailedCommand>,
+    pub notification_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedInstance {
+    pub instance_id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SentCommand {
+    pub command_id: Option<String>,
+    pub document: String,
+    pub instance_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedCommand {
+    pub document: String,
+    pub instance_ids: Vec<String>,
+    pub error: String,
+}
+
+/// How far before the event's time a command of this run may have been recorded (clock skew).
+const SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// Handles one scheduled event.
+pub async fn handle(
+    clients: &Clients,
+    settings: &Settings,
+    raw: &Value,
+) -> Result<ScanOutcome, ScanError> {
+    let event = events::parse_scheduled(raw)?;
+    let run = format!("livepatch-autopilot scan {}", event.id);
+    let snapshot_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, run.as_bytes()).to_string();
+    let mut outcome = ScanOutcome {
+        event_id: event.id.clone(),
+        dry_run: settings.dry_run,
+        snapshot_id: snapshot_id.clone(),
+        ..ScanOutcome::default()
+    };
+
+    let plan = gather_and_plan(clients, settings).await?;
+    outcome.targets = plan.targets.iter().map(ToString::to_string).collect();
+    outcome.skipped = plan
+        .skipped
+        .iter()
+        .map(|s| SkippedInstance {
+            instance_id: s.id.to_string(),
+            reason: s.reason.to_string(),
+        })
+        .collect();
+    let commands = plan.commands(&settings.scan, &snapshot_id, &run);
+
+    if settings.dry_run {
+        outcome.sent = commands.iter().map(|c| sent(None, c)).collect();
+    } else {
+        let earlier = ssm::commands_since(&clients.ssm, None, event.time - SKEW)
+            .await
+            .map_err(ScanError::Gather)?;
+        let earlier: BTreeMap<(&str, &str), &str> = earlier
+            .iter()
+            .map(|c| {
+                (
+                    (c.document.as_str(), c.comment.as_str()),
+                    c.command_id.as_str(),
+                )
+            })
+            .collect();
+        for command in &commands {
+            match earlier.get(&(command.document.as_str(), command.comment.as_str())) {
+                Some(id) => outcome
+                    .already_sent
+                    .push(sent(Some(id.to_string()), command)),
+                None => send(clients, command, &mut outcome).await,
+            }
+        }
+        if !outcome.already_sent.is_empty() && outcome.sent.is_empty() && outcome.failed.is_empty()
+        {
+            tracing::info!(event_id = %event.id, "every command of this run was already sent; redelivery ignored");
+            return Ok(outcome);
+        }
+    }
+
+    let notification = summary(&outcome, &event.time);
+    let message_id = aws::sns::publish(&clients.sns, &settings.topic_arn, &notification)
+        .await
+        .map_err(ScanError::Notify)?;
+    outcome.notification_id = Some(message_id);
+    livepatch_shared::telemetry::emit_metrics(
+        "scan",
+        event.time,
+        &[
+            ("InstancesScanned", outcome.targets.len() as u64),
+            ("InstancesSkipped", outcome.skipped.len() as u64),
+            ("CommandsSent", outcome.sent.len() as u64),
+            ("CommandsFailed", outcome.failed.len() as u64),
+        ],
+    );
+    Ok(outcome)
+}
+
+async fn gather_and_plan(clients: &Clients, settings: &Settings) -> Result<ScanPlan, ScanError> {
+    let (in_scope, invalid) = ssm::managed_instances(&clients.ssm, &settings.target_tags)
+        .await
+        .map_err(ScanError::Gather)?;
+    for id in invalid {
+        tracing::warn!(instance_id = %id, "Systems Manager listed an id that is not an instance id; ignored");
+    }
+    let opted_out = ssm::instances_with_tag_key(&clients.ssm, &settings.scan.opt_out_tag)
+        .await
+        .map_err(ScanError::Gather)?;
+    // Inventory shows instances seen before; when a tag filter narrows the scope, only those in scope count.
+    let known: BTreeSet<_> = if settings.target_tags.is_empty() {
+        ssm::instances_with_kernel_facts(&clients.ssm)
+            .await
+            .map_err(ScanError::Gather)?
+    } else {
+        BTreeSet::new()
+    };
+    let plan = plan_scan(&in_scope, &opted_out, &known, &settings.scan.opt_out_tag);
+    for skip in &plan.skipped {
+        tracing::info!(instance_id = %skip.id, reason = %skip.reason, "skipped");
+    }
+    Ok(plan)
+}
+
+/// Sends one command. A batch refused for an invalid instance id (stopped or deregistered since it was
+/// listed) is split so that one instance never stops the others.
+async fn send(clients: &Clients, command: &RunCommand, outcome: &mut ScanOutcome) {
+    match ssm::send_command(&clients.ssm, command).await {
+        Ok(id) => {
+            tracing::info!(command_id = %id, document = %command.document, instances = command.instance_ids.len(), "sent");
+            outcome.sent.push(sent(Some(id), command));
+        }
+        Err(err)
+            if err.code.as_deref() == Some("InvalidInstanceId")
+                && command.instance_ids.len() > 1 =>
+        {
+            tracing::warn!(document = %command.document, error = %err, "batch refused; sending one instance at a time");
+            for id in &command.instance_ids {
+                let single = RunCommand {
+                    instance_ids: vec![id.clone()],
+                    ..command.clone()
+                };
+                Box::pin(send(clients, &single, outcome)).await;
+            }
+        }
+        Err(err) => {
+            tracing::error!(document = %command.document, instances = ?command.instance_ids, error = %err, "send failed");
+            outcome.failed.push(FailedCommand {
+                document: command.document.clone(),
+                instance_ids: command
+                    .instance_ids
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+                error: err.to_string(),
+            });
+        }
+    }
+}
+
+fn sent(command_id: Option<String>, command: &RunCommand) -> SentCommand {
+    SentCommand {
+        command_id,
+        document: command.document.clone(),
+        instance_ids: command
+            .instance_ids
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    }
+}
+
+/// The one message a scan run publishes.
+pub fn summary(outcome: &ScanOutcome, now: &jiff::Timestamp) -> Notification {
+    let scanned = outcome.targets.len();
+    let dry = if outcome.dry_run {
+        " (dry run: nothing sent)"
+    } else {
+        ""
+    };
+    let title = format!(
+        "Patch scan {} on {scanned} instances{dry}",
+        if outcome.dry_run {
+            "planned"
+        } else {
+            "started"
+        }
+    );
+    let mut summary = format!(
+        "Scan (AWS-RunPatchBaseline, NoReboot) and kernel facts {} to {scanned} managed Amazon Linux instances; {} skipped.",
+        if outcome.dry_run { "would be sent" } else { "sent" },
+        outcome.skipped.len()
+    );
+    if !outcome.failed.is_empty() {
+        summary.push_str(&format!(
+            " {} commands could not be sent.",
+            outcome.failed.len()
+        ));
+    }
+    let mut sections = Vec::new();
+    let commands: Vec<String> = outcome
+        .sent
+        .iter()
+        .chain(&outcome.already_sent)
+        .map(|c| {
+            format!(
+                "{} {} on {} instances",
+                c.command_id.as_deref().unwrap_or("(not sent)"),
+                c.document,
+                c.instance_ids.len()
+            )
+        })
+        .collect();
+    if !commands.is_empty() {
+        sections.push(Section {
+            heading: "Commands".into(),
+            lines: commands,
+        });
+    }
+    if !outcome.failed.is_empty() {
+        sections.push(Section {
+            heading: "Not sent".into(),
+            lines: outcome
+                .failed
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} to {}: {}",
+                        f.document,
+                        f.instance_ids.join(", "),
+                        f.error
+                    )
+                })
+                .collect(),
+        });
+    }
+    if !outcome.skipped.is_empty() {
+        sections.push(Section {
+            heading: "Skipped".into(),
+            lines: outcome
+                .skipped
+                .iter()
+                .map(|s| format!("{}: {}", s.instance_id, s.reason))
+                .collect(),
+        });
+    }
+    let mut next_steps = Vec::new();
+    if !outcome.failed.is_empty() {
+        next_steps.push(
+            "Check the function's log for the SendCommand errors; the next scheduled scan retries."
+                .into(),
+        );
+    }
+    if outcome
+        .skipped
+        .iter()
+        .any(|s| s.reason.contains("not registered") || s.reason.contains("not reachable"))
+    {
+        next_steps.push(
+            "Start or re-register the unreachable instances, or they stop receiving live patches."
+                .into(),
+        );
+    }
+    Notification {
+        event_type: "scan.started".into(),
+        level: if outcome.failed.is_empty() {
+            Level::Info
+        } else {
+            Level::Warning
+        },
+        title,
+        summary,
+        sections,
+        next_steps,
+        keywords: vec!["scan".into(), "livepatch".into()],
+        thread_id: format!("scan-{}", now.strftime("%Y-%m-%d")),
+        related_resources: outcome.targets.clone(),
+    }
+}

@@ -1,0 +1,186 @@
+//! The events the functions accept.
+//!
+//! The EventBridge envelope comes from `aws_lambda_events`; the detail types are our own because the
+//! crate's own SSM detail types are wrong about real payloads (DOMAIN.md §4). Every parser here turns a
+//! raw JSON value into a typed event or an [`EventError`] that names the problem, before any AWS call.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use jiff::Timestamp;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Why an incoming event was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EventError {
+    #[error("event is not a JSON object (got {0})")]
+    NotAnObject(&'static str),
+    #[error("event is not a well-formed EventBridge event: {0}")]
+    Malformed(String),
+    #[error("event has detail-type {found:?} from source {source_name:?}, this function expects {expected_type:?} from {expected_source:?}")]
+    WrongKind {
+        found: String,
+        source_name: String,
+        expected_type: &'static str,
+        expected_source: &'static str,
+    },
+    #[error("event lacks the required field {0:?}")]
+    MissingField(&'static str),
+}
+
+/// The time and identity every handler takes from an EventBridge envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope<D> {
+    /// EventBridge's event id; stable across redeliveries of the same event, so it keys idempotency.
+    pub id: String,
+    /// "Now" for the handler: the envelope's `time`, so a simulated fleet can replay months.
+    pub time: Timestamp,
+    pub resources: Vec<String>,
+    pub detail: D,
+}
+
+/// Detail of an EventBridge `Scheduled Event` (always `{}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize, Default)]
+pub struct ScheduledDetail {}
+
+pub const SCHEDULED_EVENT: &str = "Scheduled Event";
+pub const SCHEDULED_SOURCE: &str = "aws.events";
+
+/// Parses an EventBridge schedule rule's event.
+pub fn parse_scheduled(raw: &Value) -> Result<Envelope<ScheduledDetail>, EventError> {
+    parse_envelope(raw, SCHEDULED_EVENT, SCHEDULED_SOURCE)
+}
+
+/// Parses an envelope of the given kind, checking kind before detail so a wrong event gets the
+/// clearest message.
+pub fn parse_envelope<D: DeserializeOwned + serde::Serialize>(
+    raw: &Value,
+    detail_type: &'static str,
+    source: &'static str,
+) -> Result<Envelope<D>, EventError> {
+    let object = raw
+        .as_object()
+        .ok_or(EventError::NotAnObject(json_kind(raw)))?;
+    for field in ["detail-type", "source", "detail"] {
+        if !object.contains_key(field) {
+            return Err(EventError::MissingField(field));
+        }
+    }
+    let found_type = object["detail-type"].as_str().unwrap_or_default();
+    let found_source = object["source"].as_str().unwrap_or_default();
+    if found_type != detail_type || found_source != source {
+        return Err(EventError::WrongKind {
+            found: found_type.to_owned(),
+            source_name: found_source.to_owned(),
+            expected_type: detail_type,
+            expected_source: source,
+        });
+    }
+    let event: EventBridgeEvent<D> =
+        serde_json::from_value(raw.clone()).map_err(|e| EventError::Malformed(e.to_string()))?;
+    let id = event
+        .id
+        .filter(|id| !id.is_empty())
+        .ok_or(EventError::MissingField("id"))?;
+    let time = event.time.ok_or(EventError::MissingField("time"))?;
+    let time = Timestamp::new(time.timestamp(), time.timestamp_subsec_nanos() as i32)
+        .map_err(|e| EventError::Malformed(format!("time out of range: {e}")))?;
+    Ok(Envelope {
+        id,
+        time,
+        resources: event.resources.unwrap_or_default(),
+        detail: event.detail,
+    })
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scheduled() -> Value {
+        serde_json::from_str(include_str!("../../events/scheduled-scan.json")).unwrap()
+    }
+
+    #[test]
+    fn sample_scheduled_event_parses_with_its_time() {
+        let event = parse_scheduled(&scheduled()).unwrap();
+        assert_eq!(event.time.to_string(), "2026-12-03T01:00:00Z");
+        assert_eq!(event.id, "7bf73129-1428-4cd3-a780-95db273d1602");
+        assert_eq!(event.resources.len(), 1);
+    }
+
+    #[test]
+    fn non_objects_are_refused_by_kind() {
+        assert_eq!(
+            parse_scheduled(&json!("hello")),
+            Err(EventError::NotAnObject("a string"))
+        );
+        assert_eq!(
+            parse_scheduled(&json!([1])),
+            Err(EventError::NotAnObject("an array"))
+        );
+        assert_eq!(
+            parse_scheduled(&Value::Null),
+            Err(EventError::NotAnObject("null"))
+        );
+    }
+
+    #[test]
+    fn wrong_detail_type_is_named() {
+        let mut event = scheduled();
+        event["detail-type"] = json!("Configuration Compliance State Change");
+        event["source"] = json!("aws.ssm");
+        let err = parse_scheduled(&event).unwrap_err();
+        assert!(matches!(err, EventError::WrongKind { .. }));
+        let text = err.to_string();
+        assert!(
+            text.contains("Configuration Compliance State Change"),
+            "{text}"
+        );
+        assert!(text.contains("Scheduled Event"), "{text}");
+    }
+
+    #[test]
+    fn wrong_source_alone_is_refused() {
+        let mut event = scheduled();
+        event["source"] = json!("custom.app");
+        assert!(matches!(
+            parse_scheduled(&event),
+            Err(EventError::WrongKind { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        for field in ["detail-type", "source", "detail", "time", "id"] {
+            let mut event = scheduled();
+            event.as_object_mut().unwrap().remove(field);
+            assert_eq!(
+                parse_scheduled(&event),
+                Err(EventError::MissingField(field)),
+                "{field}"
+            );
+        }
+    }
+
+    #[test]
+    fn unparsable_time_is_malformed() {
+        let mut event = scheduled();
+        event["time"] = json!("yesterday");
+        assert!(matches!(
+            parse_scheduled(&event),
+            Err(EventError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,236 @@
+//! One message, rendered as plain text for email and as an AWS Chatbot custom notification for chat,
+//! carried by a single SNS publish (`MessageStructure=json`, DOMAIN.md §5).
+
+use serde::Serialize;
+use serde_json::json;
+
+/// How loudly a message should ring; also an SNS message attribute for subscription filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+/// A titled list of lines inside a message ("Skipped", "Commands sent"...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub heading: String,
+    pub lines: Vec<String>,
+}
+
+/// What a function tells people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// Machine-readable kind such as `scan.started`; chat `eventType` and the `event_type` attribute.
+    pub event_type: String,
+    pub level: Level,
+    pub title: String,
+    pub summary: String,
+    pub sections: Vec<Section>,
+    pub next_steps: Vec<String>,
+    pub keywords: Vec<String>,
+    /// Groups related chat messages into one thread (per command or per instance).
+    pub thread_id: String,
+    pub related_resources: Vec<String>,
+}
+
+/// The three parts of an SNS publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    /// The `MessageStructure=json` body: `default` and `email` as text, `https` as the chat card.
+    pub message: String,
+    pub attributes: Vec<(&'static str, String)>,
+}
+
+const PRODUCT: &str = "livepatch-autopilot";
+/// SNS subjects must be under 100 characters.
+const SUBJECT_MAX: usize = 99;
+/// Lines shown per section before the rest is summarised; keeps messages readable and far below 256 KB.
+const SECTION_MAX_LINES: usize = 50;
+
+impl Notification {
+    pub fn subject(&self) -> String {
+        let one_line: String = format!("[{PRODUCT}] {}", self.title)
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        truncate_chars(&one_line, SUBJECT_MAX)
+    }
+
+    /// Plain text for email (and SNS `default`).
+    pub fn email_text(&self) -> String {
+        let mut out = format!("{}\n\n{}\n", self.title, self.summary);
+        for section in &self.sections {
+            out.push_str(&format!("\n{}:\n", section.heading));
+            for line in shown_lines(section) {
+                out.push_str(&format!("  - {line}\n"));
+            }
+        }
+        if !self.next_steps.is_empty() {
+            out.push_str("\nNext steps:\n");
+            for step in &self.next_steps {
+                out.push_str(&format!("  * {step}\n"));
+            }
+        }
+        out.push_str(&format!(
+            "\n-- \nSent by {PRODUCT} ({}).\n",
+            self.event_type
+        ));
+        out
+    }
+
+    /// The AWS Chatbot custom notification; anything else is silently dropped by Chatbot.
+    pub fn chat_card(&self) -> serde_json::Value {
+        let mut description = self.summary.clone();
+        for section in &self.sections {
+            description.push_str(&format!("\n\n*{}*", section.heading));
+            for line in shown_lines(section) {
+                description.push_str(&format!("\n• {line}"));
+            }
+        }
+        json!({
+            "version": "1.0",
+            "source": "custom",
+            "id": format!("{}:{}", self.event_type, self.thread_id),
+            "content": {
+                "textType": "client-markdown",
+                "title": self.title,
+                "description": description,
+                "nextSteps": self.next_steps,
+                "keywords": self.keywords,
+            },
+            "metadata": {
+                "threadId": self.thread_id,
+                "summary": self.summary,
+                "eventType": self.event_type,
+                "relatedResources": self.related_resources,
+                "additionalContext": { "level": self.level.as_str() },
+            }
+        })
+    }
+
+    pub fn render(&self) -> Rendered {
+        let text = self.email_text();
+        let message = json!({
+            "default": text,
+            "email": text,
+            "https": self.chat_card().to_string(),
+        });
+        Rendered {
+            subject: self.subject(),
+            message: message.to_string(),
+            attributes: vec![
+                ("event_type", self.event_type.clone()),
+                ("severity", self.level.as_str().to_owned()),
+            ],
+        }
+    }
+}
+
+fn shown_lines(section: &Section) -> Vec<String> {
+    let mut lines: Vec<String> = section
+        .lines
+        .iter()
+        .take(SECTION_MAX_LINES)
+        .cloned()
+        .collect();
+    if section.lines.len() > SECTION_MAX_LINES {
+        lines.push(format!(
+            "... and {} more",
+            section.lines.len() - SECTION_MAX_LINES
+        ));
+    }
+    lines
+}
+
+fn truncate_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Notification {
+        Notification {
+            event_type: "scan.started".into(),
+            level: Level::Info,
+            title: "Patch scan started on 3 instances".into(),
+            summary: "Scan and kernel facts sent to 3 of 4 instances.".into(),
+            sections: vec![Section {
+                heading: "Skipped".into(),
+                lines: vec!["i-0abc: not Amazon Linux (Ubuntu 22.04)".into()],
+            }],
+            next_steps: vec!["Nothing to do.".into()],
+            keywords: vec!["scan".into()],
+            thread_id: "scan-2026-12-03".into(),
+            related_resources: vec!["i-0abc".into()],
+        }
+    }
+
+    #[test]
+    fn subject_is_one_short_line() {
+        let mut n = sample();
+        n.title = format!("line one\nline two {}", "x".repeat(200));
+        let subject = n.subject();
+        assert!(subject.chars().count() < 100);
+        assert!(!subject.contains('\n'));
+        assert!(subject.starts_with("[livepatch-autopilot] line one line two"));
+        assert!(subject.ends_with('…'));
+    }
+
+    #[test]
+    fn one_publish_carries_text_and_card() {
+        let rendered = sample().render();
+        let body: serde_json::Value = serde_json::from_str(&rendered.message).unwrap();
+        assert_eq!(body["default"], body["email"]);
+        assert!(body["email"]
+            .as_str()
+            .unwrap()
+            .contains("  - i-0abc: not Amazon Linux"));
+        let card: serde_json::Value =
+            serde_json::from_str(body["https"].as_str().unwrap()).unwrap();
+        assert_eq!(card["version"], "1.0");
+        assert_eq!(card["source"], "custom");
+        assert_eq!(card["content"]["textType"], "client-markdown");
+        assert_eq!(card["metadata"]["threadId"], "scan-2026-12-03");
+        assert!(card["content"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("*Skipped*\n• i-0abc"));
+        assert_eq!(
+            rendered.attributes,
+            vec![
+                ("event_type", "scan.started".to_owned()),
+                ("severity", "info".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn long_sections_are_summarised() {
+        let mut n = sample();
+        n.sections[0].lines = (0..120).map(|i| format!("i-{i:08x}: stopped")).collect();
+        let text = n.email_text();
+        assert_eq!(text.matches(": stopped").count(), SECTION_MAX_LINES);
+        assert!(text.contains("... and 70 more"));
+    }
+}

@@ -1,0 +1,112 @@
+"""The local AWS (a livesim server) and a local deployment of template.yaml into it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from .template import Template, resolve
+
+ROOT = Path(__file__).resolve().parents[3]
+SIM_DIR = ROOT / "tests" / "sim"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": REGION,
+               "AWS_DEFAULT_REGION": REGION}
+
+
+class LocalAws:
+    """A livesim server in a child process, on a free loopback port."""
+
+    def __init__(self, fleet: Path, log_path: Path | None = None, start_timeout_s: float = 60.0):
+        self._tmp = tempfile.TemporaryDirectory(prefix="livesim-")
+        port_file = Path(self._tmp.name) / "port"
+        log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        env = {**os.environ, "PYTHONPATH": str(SIM_DIR)}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "livesim", "serve", "--host", "127.0.0.1", "--port", "0",
+             "--port-file", str(port_file), "--fleet", str(fleet)],
+            cwd=SIM_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + start_timeout_s
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if self._process.poll() is not None:
+                raise RuntimeError(f"livesim exited with {self._process.returncode} before listening")
+            if time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError("livesim did not start in time")
+            time.sleep(0.05)
+        self.endpoint = f"http://127.0.0.1:{int(port_file.read_text())}"
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.endpoint}/_sim/{path.lstrip('/')}", data=data,
+                                         method=method, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read() or b"null")
+
+    def client(self, service: str):
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
+                            aws_access_key_id="test", aws_secret_access_key="test")
+
+    def sdk_env(self) -> dict[str, str]:
+        """What a function process needs to reach this local AWS through the SDK's own settings."""
+        return {**CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        self._tmp.cleanup()
+
+
+@dataclass
+class Deployment:
+    refs: dict[str, str]
+    environments: dict[str, dict[str, str]]
+
+    def to_json(self) -> dict:
+        return {"refs": self.refs, "environments": self.environments}
+
+
+def deploy(aws_endpoint_client, template: Template, overrides: dict[str, str] | None = None) -> Deployment:
+    """Creates what the functions use (topics, SSM documents) and resolves each function's environment.
+
+    `aws_endpoint_client(service)` returns a boto3 client for the local AWS.
+    """
+    refs: dict[str, str] = {**template.parameter_defaults(), **(overrides or {}),
+                            "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}
+    for logical_id in template.of_type("AWS::KMS::Key"):
+        refs[logical_id] = f"local-key-{logical_id}"
+        refs[f"{logical_id}.Arn"] = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/local-key-{logical_id}"
+    sns = aws_endpoint_client("sns")
+    for logical_id in template.of_type("AWS::SNS::Topic"):
+        refs[logical_id] = sns.create_topic(Name=f"livepatch-autopilot-{logical_id}")["TopicArn"]
+    ssm = aws_endpoint_client("ssm")
+    for logical_id, resource in template.of_type("AWS::SSM::Document").items():
+        props = resolve(resource["Properties"], refs)
+        name = props.get("Name", logical_id)
+        try:
+            ssm.create_document(Name=name, Content=json.dumps(props["Content"]),
+                                DocumentType=props.get("DocumentType", "Command"), DocumentFormat="JSON")
+        except ssm.exceptions.DocumentAlreadyExists:
+            ssm.update_document(Name=name, Content=json.dumps(props["Content"]),
+                                DocumentVersion="$LATEST", DocumentFormat="JSON")
+        refs[logical_id] = name
+    environments = {
+        function.binary: {k: str(resolve(v, refs)) for k, v in function.environment.items()}
+        for function in template.functions()
+    }
+    return Deployment(refs, environments)

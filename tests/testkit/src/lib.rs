@@ -1,0 +1,239 @@
+//! End-to-end test support: one simulated fleet (a `livesim` server on a free loopback port) per test,
+//! with the template's resources deployed into it, SDK configuration pointing at it, and its control API.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ssm::config::{Credentials, SharedCredentialsProvider};
+use serde_json::Value;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// The Python that has the simulation's pinned dependencies (`.venv`, made by `scripts/bootstrap`).
+fn python() -> PathBuf {
+    std::env::var_os("LIVESIM_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"))
+}
+
+/// A running simulated fleet; stopped when dropped.
+pub struct LocalAws {
+    child: Child,
+    dir: PathBuf,
+    pub endpoint: String,
+    port: u16,
+    /// `{"refs": {...}, "environments": {"<binary>": {"VAR": "value"}}}` from the local deployment.
+    pub deployment: Value,
+}
+
+impl LocalAws {
+    /// Starts a simulation of `fleet` (a file name under `tests/fleets/`, or a path) and deploys the template.
+    pub fn start(fleet: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let fleet_path = if Path::new(fleet).is_absolute() {
+            PathBuf::from(fleet)
+        } else {
+            root().join("tests/fleets").join(fleet)
+        };
+        let dir = std::env::temp_dir().join(format!(
+            "livesim-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let port_file = dir.join("port");
+        let log = std::fs::File::create(dir.join("livesim.log")).expect("log file");
+        let child = Command::new(python())
+            .args([
+                "-m",
+                "livesim",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--port-file",
+            ])
+            .arg(&port_file)
+            .arg("--fleet")
+            .arg(&fleet_path)
+            .current_dir(root().join("tests/sim"))
+            .env("PYTHONPATH", root().join("tests/sim"))
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start livesim with {:?} (run scripts/bootstrap): {e}",
+                    python()
+                )
+            });
+        let mut local = LocalAws {
+            child,
+            dir,
+            endpoint: String::new(),
+            port: 0,
+            deployment: Value::Null,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        local.port = loop {
+            if let Some(port) = std::fs::read_to_string(&port_file)
+                .ok()
+                .and_then(|p| p.trim().parse().ok())
+            {
+                break port;
+            }
+            if let Ok(Some(status)) = local.child.try_wait() {
+                panic!("livesim exited with {status}; log:\n{}", local.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "livesim did not start; log:\n{}",
+                local.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        local.endpoint = format!("http://127.0.0.1:{}", local.port);
+        let deployed = Command::new(python())
+            .args(["-m", "localrun", "deploy", "--endpoint", &local.endpoint])
+            .current_dir(root())
+            .env("PYTHONPATH", root().join("tests/localrun"))
+            .output()
+            .expect("run localrun deploy");
+        assert!(
+            deployed.status.success(),
+            "deploy failed: {}",
+            String::from_utf8_lossy(&deployed.stderr)
+        );
+        local.deployment = serde_json::from_slice(&deployed.stdout).expect("deployment JSON");
+        local
+    }
+
+    /// The livesim log so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("livesim.log")).unwrap_or_default()
+    }
+
+    /// SDK configuration for the local AWS, with few retries so failures show fast.
+    pub fn sdk_config(&self) -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "test", "test", None, None, "livesim",
+            )))
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .build()
+    }
+
+    /// The value of `var` in the deployed environment of function `binary`.
+    pub fn function_env(&self, binary: &str, var: &str) -> Option<String> {
+        self.deployment["environments"][binary][var]
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// A lookup over the deployed environment of `binary`, with `overrides` on top.
+    pub fn env_lookup(
+        &self,
+        binary: &str,
+        overrides: &[(&str, &str)],
+    ) -> impl Fn(&str) -> Option<String> {
+        let mut vars: std::collections::BTreeMap<String, String> = self.deployment["environments"]
+            [binary]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (k, v) in overrides {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        move |name: &str| vars.get(name).cloned()
+    }
+
+    pub fn get(&self, path: &str) -> Value {
+        self.control("GET", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Value {
+        self.control("POST", path, Some(body))
+    }
+
+    /// Calls the control API (`/_sim/<path>`) over plain HTTP/1.0.
+    fn control(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to livesim");
+        stream.set_read_timeout(Some(Duration::from_secs(60))).ok();
+        write!(
+            stream,
+            "{method} /_sim/{} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            path.trim_start_matches('/'),
+            body.len()
+        )
+        .expect("send request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read response");
+        let (head, payload) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head.split_whitespace().nth(1).unwrap_or("000");
+        assert!(
+            status.starts_with('2'),
+            "{method} /_sim/{path} answered {head}\n{payload}"
+        );
+        serde_json::from_str(payload).unwrap_or(Value::Null)
+    }
+
+    /// Events the simulated services emitted, in order.
+    pub fn events(&self) -> Vec<Value> {
+        self.get("events")["events"]
+            .as_array()
+            .map(|events| events.iter().map(|e| e["event"].clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every SNS publish the local AWS received, in order.
+    pub fn notifications(&self) -> Vec<Value> {
+        self.get("notifications")["notifications"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Every `SendCommand` the local AWS received, in order.
+    pub fn commands(&self) -> Vec<Value> {
+        self.get("commands")["commands"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Lets the simulated agents answer every pending command.
+    pub fn run_agents(&self) -> Value {
+        self.post("agents/run", &Value::Object(Default::default()))
+    }
+}
+
+impl Drop for LocalAws {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
