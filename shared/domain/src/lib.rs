@@ -6,6 +6,7 @@
 
 pub mod fleet;
 pub mod ids;
+pub mod install;
 pub mod kernel;
 pub mod livepatch;
 pub mod patch;

@@ -46,7 +46,9 @@ class Host:
     loaded_modules: set[str]
     missing_packages: list[Package]
     installed_packages: list[InstalledPackage]
+    livepatch_load_failed: bool = False  # the last `kpatch load` of `livepatch` stalled
     pending_kernel: Kernel | None = None  # installed, not yet booted
+    pending_kernel_at: datetime | None = None
     patch_state: PatchState | None = None
     compliance: tuple[str, str] | None = None  # last (status, severity) reported by an event
     registered: datetime | None = None
@@ -113,19 +115,29 @@ class Host:
 
     # -- transitions ----------------------------------------------------------
     def load_installed_modules(self) -> None:
-        """What kpatch.service does at boot or after an install: load what is installed."""
+        """What an enabled kpatch.service does at boot: load every installed module."""
         if self.kpatch_service == "enabled":
             self.loaded_modules = set(self.installed_modules)
         else:
             self.loaded_modules = set()
+
+    def install_livepatch(self, release: LivePatch, now: datetime, load_stalls: bool) -> None:
+        """yum/dnf installs the RPM; its scriptlet loads the modules while kpatch.service is enabled."""
+        self.livepatch = release
+        self.livepatch_installed_at = now
+        self.livepatch_load_failed = load_stalls
+        if self.kpatch_service == "enabled" and not load_stalls:
+            self.loaded_modules |= set(self.installed_modules)
 
     def reboot(self, now: datetime) -> None:
         """Boot into the newest installed kernel; a new kernel has none of the old live patches."""
         if self.pending_kernel is not None:
             self.kernel = self.pending_kernel
             self.pending_kernel = None
+            self.pending_kernel_at = None
             self.livepatch = None
             self.livepatch_installed_at = None
+        self.livepatch_load_failed = False
         for installed in self.installed_packages:
             installed.pending_reboot = False
         self.booted = now
