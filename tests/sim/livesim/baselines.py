@@ -29,9 +29,7 @@ class ApprovalRule:
     compliance_level: str
 
     def matches(self, advisory: Advisory) -> bool:
-        return _in(advisory.classification, self.classifications) and _in(
-            advisory.severity, self.severities
-        )
+        return _in(advisory.classification, self.classifications) and _in(advisory.severity, self.severities)
 
     def approved_by(self, released: datetime | None, now: datetime) -> bool:
         if released is None:
@@ -51,7 +49,9 @@ class Baseline:
     approved_level: str = UNSPECIFIED
     rejected_patches: tuple[str, ...] = ()
 
-    def approval(self, package: Nevra, advisory: Advisory, released: datetime | None, now: datetime) -> str | None:
+    def approval(
+        self, package: Nevra, advisory: Advisory, released: datetime | None, now: datetime
+    ) -> str | None:
         """The compliance level an update is approved at, or None while it is not approved."""
         if self.rejects(package):
             return None

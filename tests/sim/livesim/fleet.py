@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cmp_to_key
 from typing import Any
 
 from .catalog import CLASSIFICATIONS, SEVERITIES, Advisory, Catalog, Cve, Kernel, LivePatch, Package
 from .host import AGENT_STATES, FAILURE_MODES, INSTANCE_STATES, KPATCH_SERVICE_STATES, Host, InstalledPackage
 from .platform import platform_for
-from .rpm import KernelRelease, Nevra
+from .rpm import KernelRelease, Nevra, compare_evr
 from .timeutil import add_months_clamped, parse_date, parse_time, uname_v
 
 INSTANCE_ID = re.compile(r"^(i-([0-9a-f]{8}|[0-9a-f]{17})|mi-[0-9a-f]{17})$")
@@ -51,7 +52,9 @@ class _Fields:
     def at(self, key: str) -> str:
         return f"{self.path}.{key}"
 
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None, required: bool = False) -> Any:
+    def get(
+        self, key: str, kind: type | tuple[type, ...], default: Any = None, required: bool = False
+    ) -> Any:
         if key not in self.data or self.data[key] is None:
             if required:
                 raise FleetError(f"{self.at(key)}: required")
@@ -61,8 +64,10 @@ class _Fields:
             raise FleetError(f"{self.at(key)}: expected {getattr(kind, '__name__', kind)}")
         return value
 
-    def choice(self, key: str, choices: tuple[str, ...], default: str | None) -> str | None:
-        value = self.get(key, str, default)
+    def choice(
+        self, key: str, choices: tuple[str, ...], default: str | None, required: bool = False
+    ) -> str | None:
+        value = self.get(key, str, default, required)
         if value is not None and value not in choices:
             raise FleetError(f"{self.at(key)}: {value!r} is not one of {', '.join(choices)}")
         return value
@@ -90,7 +95,17 @@ def load_fleet(data: Any) -> Fleet:
     top = _Fields(
         data,
         "fleet",
-        ("account", "region", "now", "kernel_facts_document", "state_spelling", "event_severity", "kernels", "instances", "description"),
+        (
+            "account",
+            "region",
+            "now",
+            "kernel_facts_document",
+            "state_spelling",
+            "event_severity",
+            "kernels",
+            "instances",
+            "description",
+        ),
     )
     now = top.time("now", required=True)
     catalog = Catalog([_kernel(k, f"fleet.kernels[{i}]") for i, k in enumerate(top.get("kernels", list, []))])
@@ -122,14 +137,10 @@ def _cves(items: Any, path: str) -> tuple[Cve, ...]:
             Cve(
                 fields.get("id", str, required=True),
                 fields.choice("classification", CLASSIFICATIONS, "Security"),
-                fields.choice("severity", SEVERITIES, None) or _required(fields, "severity"),
+                fields.choice("severity", SEVERITIES, None, required=True),
             )
         )
     return tuple(cves)
-
-
-def _required(fields: _Fields, key: str) -> Any:
-    raise FleetError(f"{fields.at(key)}: required")
 
 
 def _advisory(fields: _Fields) -> Advisory:
@@ -142,13 +153,16 @@ def _advisory(fields: _Fields) -> Advisory:
 
 
 def _kernel(item: Any, path: str) -> Kernel:
-    fields = _Fields(item, path, ("release", "built", "uname_v", "livepatch_support_end", "fixes", "livepatches"))
+    fields = _Fields(
+        item, path, ("release", "built", "uname_v", "livepatch_support_end", "fixes", "livepatches")
+    )
     release = fields.parsed("release", KernelRelease.parse)
     built = fields.time("built", required=True)
     flags = "SMP PREEMPT_DYNAMIC" if release.dist == "amzn2023" else "SMP"
     support_end = fields.parsed("livepatch_support_end", parse_date, required=False)
     livepatches = [
-        _livepatch(lp, f"{path}.livepatches[{i}]", release) for i, lp in enumerate(fields.get("livepatches", list, []))
+        _livepatch(lp, f"{path}.livepatches[{i}]", release)
+        for i, lp in enumerate(fields.get("livepatches", list, []))
     ]
     return Kernel(
         release=release,
@@ -156,7 +170,9 @@ def _kernel(item: Any, path: str) -> Kernel:
         uname_v=fields.get("uname_v", str, uname_v(built, flags)),
         support_end=support_end or add_months_clamped(built.date(), 3),
         fixes=Advisory.of(_cves(fields.get("fixes", list, []), fields.at("fixes"))),
-        livepatches=tuple(sorted(livepatches, key=lambda lp: (lp.package.version, lp.package.release))),
+        livepatches=tuple(
+            sorted(livepatches, key=cmp_to_key(lambda a, b: compare_evr(a.package.evr, b.package.evr)))
+        ),
     )
 
 
@@ -189,8 +205,24 @@ def _package(item: Any, path: str) -> tuple[Package, str, datetime | None]:
 
 
 _INSTANCE_FIELDS = (
-    "id", "name", "platform", "platform_version", "arch", "kernel", "booted", "ip_address", "agent_version",
-    "managed", "state", "agent", "last_ping", "tags", "patch_group", "failure", "livepatch", "packages",
+    "id",
+    "name",
+    "platform",
+    "platform_version",
+    "arch",
+    "kernel",
+    "booted",
+    "ip_address",
+    "agent_version",
+    "managed",
+    "state",
+    "agent",
+    "last_ping",
+    "tags",
+    "patch_group",
+    "failure",
+    "livepatch",
+    "packages",
     "pending_kernel",
 )
 
@@ -201,7 +233,9 @@ def _host(item: Any, path: str, index: int, catalog: Catalog, now: datetime) -> 
     if not INSTANCE_ID.match(instance_id):
         raise FleetError(f"{fields.at('id')}: {instance_id!r} is not i- + 8 or 17 hex digits, or mi- + 17")
     try:
-        platform = platform_for(fields.get("platform", str, required=True), fields.get("platform_version", str))
+        platform = platform_for(
+            fields.get("platform", str, required=True), fields.get("platform_version", str)
+        )
     except ValueError as err:
         raise FleetError(f"{fields.at('platform')}: {err}") from None
     arch = fields.choice("arch", ("x86_64", "aarch64"), "x86_64")
@@ -209,22 +243,10 @@ def _host(item: Any, path: str, index: int, catalog: Catalog, now: datetime) -> 
     if kernel.release.arch and kernel.release.arch != arch:
         raise FleetError(f"{fields.at('kernel')}: {kernel.release} does not run on {arch}")
     booted = fields.time("booted") or min(kernel.built + timedelta(days=3), now)
-    livepatch = _Fields(fields.get("livepatch", dict, {}), fields.at("livepatch"), ("plugin", "kpatch_service", "installed", "loaded_modules"))
-    installed_lp = None
-    if livepatch.get("installed", str):
-        installed_lp = kernel.find_livepatch(livepatch.get("installed", str))
-        if installed_lp is None:
-            raise FleetError(f"{livepatch.at('installed')}: not a live patch of kernel {kernel.release} in fleet.kernels")
     tags = fields.get("tags", dict, {})
     if not all(isinstance(v, str) for v in tags.values()):
         raise FleetError(f"{fields.at('tags')}: tag values must be strings")
-    missing, installed = [], []
-    for i, entry in enumerate(fields.get("packages", list, [])):
-        package, state, installed_at = _package(entry, f"{fields.at('packages')}[{i}]")
-        if state == "missing":
-            missing.append(package)
-        else:
-            installed.append(InstalledPackage(package, installed_at or booted, state == "pending_reboot"))
+    missing, installed = _packages(fields, booted)
     agent = fields.choice("agent", AGENT_STATES, "Online")
     host = Host(
         id=instance_id,
@@ -242,22 +264,53 @@ def _host(item: Any, path: str, index: int, catalog: Catalog, now: datetime) -> 
         last_ping=fields.time("last_ping", now - timedelta(days=1) if agent == "ConnectionLost" else None),
         patch_group=fields.get("patch_group", str, tags.get("Patch Group", tags.get("PatchGroup", ""))),
         failure=fields.choice("failure", FAILURE_MODES, None),
-        livepatch_plugin=livepatch.get("plugin", bool, False),
-        kpatch_service=livepatch.choice("kpatch_service", KPATCH_SERVICE_STATES, "disabled"),
-        livepatch=installed_lp,
-        livepatch_installed_at=booted if installed_lp else None,
+        livepatch_plugin=False,
+        kpatch_service="disabled",
+        livepatch=None,
+        livepatch_installed_at=None,
         loaded_modules=set(),
         missing_packages=missing,
         installed_packages=installed,
+        pending_kernel=_catalog_kernel(catalog, fields, "pending_kernel", required=False),
         registered=now - timedelta(days=90),
         iam_role="SSMServiceRole" if instance_id.startswith("mi-") else "",
     )
-    host.load_installed_modules()
-    if livepatch.get("loaded_modules", list) is not None:
-        host.loaded_modules = set(livepatch.get("loaded_modules", list))
-    host.pending_kernel = _catalog_kernel(catalog, fields, "pending_kernel", required=False)
     host.pending_kernel_at = booted if host.pending_kernel else None
+    _apply_livepatch_state(host, fields)
     return host
+
+
+def _packages(fields: _Fields, booted: datetime) -> tuple[list[Package], list[InstalledPackage]]:
+    missing, installed = [], []
+    for i, entry in enumerate(fields.get("packages", list, [])):
+        package, state, installed_at = _package(entry, f"{fields.at('packages')}[{i}]")
+        if state == "missing":
+            missing.append(package)
+        else:
+            installed.append(InstalledPackage(package, installed_at or booted, state == "pending_reboot"))
+    return missing, installed
+
+
+def _apply_livepatch_state(host: Host, fields: _Fields) -> None:
+    """The instance's `livepatch` object: plugin, kpatch.service, installed release, loaded modules."""
+    livepatch = _Fields(
+        fields.get("livepatch", dict, {}),
+        fields.at("livepatch"),
+        ("plugin", "kpatch_service", "installed", "loaded_modules"),
+    )
+    host.livepatch_plugin = livepatch.get("plugin", bool, False)
+    host.kpatch_service = livepatch.choice("kpatch_service", KPATCH_SERVICE_STATES, "disabled")
+    package = livepatch.get("installed", str)
+    if package:
+        host.livepatch = host.kernel.find_livepatch(package)
+        if host.livepatch is None:
+            kernel = host.kernel.release
+            raise FleetError(f"{livepatch.at('installed')}: not a live patch of {kernel} in fleet.kernels")
+        host.livepatch_installed_at = host.booted
+    host.load_installed_modules()
+    loaded = livepatch.get("loaded_modules", list)
+    if loaded is not None:
+        host.loaded_modules = set(loaded)
 
 
 def _catalog_kernel(catalog: Catalog, fields: _Fields, key: str, required: bool) -> Kernel | None:

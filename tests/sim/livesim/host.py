@@ -125,8 +125,9 @@ class Host:
         """yum/dnf installs the RPM; its scriptlet loads the modules while kpatch.service is enabled."""
         self.livepatch = release
         self.livepatch_installed_at = now
-        self.livepatch_load_failed = load_stalls
-        if self.kpatch_service == "enabled" and not load_stalls:
+        loads = self.kpatch_service == "enabled"
+        self.livepatch_load_failed = loads and load_stalls
+        if loads and not load_stalls:
             self.loaded_modules |= set(self.installed_modules)
 
     def reboot(self, now: datetime) -> None:

@@ -15,8 +15,8 @@ from datetime import datetime
 from .baselines import UNSPECIFIED, Baseline
 from .catalog import Advisory, Catalog, Kernel, LivePatch, Package
 from .host import Host, InstalledPackage
-from .rpm import Nevra
 from .patchstate import PatchRecord
+from .rpm import Nevra
 
 
 def livepatching_active(host: Host, now: datetime) -> bool:
@@ -99,16 +99,15 @@ class PatchEvaluator:
     # -- the report ---------------------------------------------------------------
     def records(self, host: Host) -> list[PatchRecord]:
         plan = self.plan(host)
-        return [
-            self._kernel_record(host, plan),
-            *self._livepatch_records(host, plan),
-            *self._package_records(host, plan),
-        ]
+        kernel = [self._kernel_record(host, plan)] if host.platform.is_amazon_linux else []
+        return kernel + self._livepatch_records(host, plan) + self._package_records(host, plan)
 
     def _kernel_record(self, host: Host, plan: Plan) -> PatchRecord:
         if host.pending_kernel is not None:
             package = host.pending_kernel.release.package
-            return _record(package, host.pending_kernel.fixes, "InstalledPendingReboot", host.pending_kernel_at)
+            return _record(
+                package, host.pending_kernel.fixes, "InstalledPendingReboot", host.pending_kernel_at
+            )
         if plan.kernel is None:
             return _record(host.kernel.release.package, host.kernel.fixes, "Installed", host.booted)
         package = plan.kernel.release.package
@@ -138,7 +137,10 @@ class PatchEvaluator:
                 state = "InstalledRejected"
             elif installed.pending_reboot:
                 state = "InstalledPendingReboot"
-            elif self._baseline.approval(package.package, package.advisory, package.released, self._now) is None:
+            elif (
+                self._baseline.approval(package.package, package.advisory, package.released, self._now)
+                is None
+            ):
                 state = "InstalledOther"
             else:
                 state = "Installed"
@@ -156,20 +158,20 @@ class PatchEvaluator:
         plan = self.plan(host)
         if plan.kernel is not None and plan.kernel_uncovered is not None:
             host.pending_kernel, host.pending_kernel_at = plan.kernel, self._now
-        self._install_packages(host, plan, pending_reboot=True)
+        self._install_packages_pending_reboot(host, plan)
 
     def install_and_reboot_if_needed(self, host: Host) -> bool:
         """Everything but live patches; True when the instance must reboot."""
         plan = self.plan(host)
         if plan.kernel is not None:
             host.pending_kernel, host.pending_kernel_at = plan.kernel, self._now
-        self._install_packages(host, plan, pending_reboot=True)
+        self._install_packages_pending_reboot(host, plan)
         return host.pending_kernel is not None or any(p.pending_reboot for p in host.installed_packages)
 
-    def _install_packages(self, host: Host, plan: Plan, pending_reboot: bool) -> None:
+    def _install_packages_pending_reboot(self, host: Host, plan: Plan) -> None:
         for package, _level in plan.packages:
             host.missing_packages.remove(package)
-            host.installed_packages.append(InstalledPackage(package, self._now, pending_reboot))
+            host.installed_packages.append(InstalledPackage(package, self._now, pending_reboot=True))
 
 
 def _record(

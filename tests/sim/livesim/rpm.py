@@ -48,7 +48,7 @@ def rpmvercmp(left: str, right: str) -> int:
 
 def compare_evr(left: tuple[str, str, str], right: tuple[str, str, str]) -> int:
     """Compare (epoch, version, release) tuples."""
-    for a, b in zip(left, right):
+    for a, b in zip(left, right, strict=True):
         result = rpmvercmp(a or "0", b or "0")
         if result:
             return result

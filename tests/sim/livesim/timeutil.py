@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_time(text: str) -> datetime:
@@ -15,8 +15,8 @@ def parse_time(text: str) -> datetime:
         value = value[:-1] + "+00:00"
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def parse_date(text: str) -> date:
@@ -25,12 +25,12 @@ def parse_date(text: str) -> date:
 
 def iso_seconds(moment: datetime) -> str:
     """`2026-12-03T01:00:00Z`: EventBridge `time`, inventory CaptureTime."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def iso_millis(moment: datetime) -> str:
     """`2026-12-03T01:00:00.000Z`: Run Command's string date-times."""
-    utc = moment.astimezone(timezone.utc)
+    utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
@@ -50,10 +50,6 @@ def add_months_clamped(day: date, months: int) -> date:
 
 def uname_v(built: datetime, flags: str) -> str:
     """`uname -v`: `#1 SMP Tue Oct 13 18:21:30 UTC 2026` (flags e.g. `SMP` or `SMP PREEMPT_DYNAMIC`)."""
-    utc = built.astimezone(timezone.utc)
+    utc = built.astimezone(UTC)
     stamp = f"{utc.strftime('%a %b')} {utc.day} {utc.strftime('%H:%M:%S')} UTC {utc.year}"
     return f"#1 {flags} {stamp}"
-
-
-def days_before(moment: datetime, days: float) -> datetime:
-    return moment - timedelta(days=days)

@@ -1,0 +1,45 @@
+"""The AWS side of livesim: moto's SSM and SNS with the simulated operations plugged in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import moto.sns.urls
+import moto.ssm.urls
+from moto.sns.responses import SNSResponse
+from moto.ssm.responses import SimpleSystemManagerResponse
+
+from ..simulation import Simulation
+from .documents import DocumentOperations
+from .instances import InstanceOperations
+from .inventory import InventoryOperations
+from .patch_states import PatchStateOperations
+from .run_command import RunCommandOperations
+from .sns import RecordingSnsResponse
+
+
+class SimulatedSsmResponse(
+    InstanceOperations,
+    RunCommandOperations,
+    PatchStateOperations,
+    InventoryOperations,
+    DocumentOperations,
+):
+    """moto's SSM responses with the fleet's operations; one method per operation."""
+
+
+def install(simulation: Simulation) -> None:
+    """Route moto's SSM and SNS URLs to the simulated responses. Call before the app starts."""
+    SimulatedSsmResponse.simulation = simulation
+    RecordingSnsResponse.simulation = simulation
+    moto.ssm.urls.url_paths = _replace(
+        moto.ssm.urls.url_paths, SimpleSystemManagerResponse, SimulatedSsmResponse
+    )
+    moto.sns.urls.url_paths = _replace(moto.sns.urls.url_paths, SNSResponse, RecordingSnsResponse)
+
+
+def _replace(url_paths: dict[str, Any], original: type, replacement: type) -> dict[str, Any]:
+    return {
+        path: replacement.dispatch if handler == original.dispatch else handler
+        for path, handler in url_paths.items()
+    }

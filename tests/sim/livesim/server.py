@@ -1,0 +1,85 @@
+"""One HTTP port: moto (every service) plus the simulation's control API under /_sim/."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+from . import api
+from .control import ControlApi
+from .simulation import Simulation
+
+SSM_TARGET_PREFIX = "AmazonSSM."
+
+
+class LivesimApp:
+    """Routes /_sim/ to the control API, injects queued SSM faults, and hands the rest to moto."""
+
+    def __init__(self, simulation: Simulation):
+        api.install(simulation)
+        self.sim = simulation
+        self.control = ControlApi(simulation)
+        self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").startswith("/_sim/"):
+            return self.control(environ, start_response)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith(SSM_TARGET_PREFIX):
+            fault = self.sim.take_fault(target[len(SSM_TARGET_PREFIX) :])
+            if fault is not None:
+                body = json.dumps({"__type": fault.error, "message": fault.message}).encode()
+                start_response(
+                    f"{fault.status} Simulated Fault",
+                    [
+                        ("Content-Type", "application/x-amz-json-1.1"),
+                        ("Content-Length", str(len(body))),
+                        ("x-amzn-RequestId", "livesim-fault"),
+                        ("x-amzn-ErrorType", fault.error),
+                    ],
+                )
+                return [body]
+        return self.moto(environ, start_response)
+
+
+def _exit(*_: object) -> None:
+    raise SystemExit(0)
+
+
+class _RequestHandler(MotoRequestHandler):
+    verbose = False
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if self.verbose:
+            super().log_request(code, size)
+
+
+def serve(simulation: Simulation, host: str, port: int, port_file: Path | None, verbose: bool) -> None:
+    """Serve until SIGTERM/SIGINT. The port file appears once the socket listens."""
+    _RequestHandler.verbose = verbose
+    server = make_server(host, port, LivesimApp(simulation), threaded=True, request_handler=_RequestHandler)
+    bound_port = server.server_address[1]
+    if port_file is not None:
+        partial = port_file.with_name(port_file.name + ".tmp")
+        partial.write_text(f"{bound_port}\n")
+        os.replace(partial, port_file)
+    print(
+        f"livesim: serving http://{host}:{bound_port} ({len(simulation.hosts)} instances)",
+        file=sys.stderr,
+        flush=True,
+    )
+    signal.signal(signal.SIGTERM, _exit)
+    try:
+        server.serve_forever()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.server_close()
