@@ -199,38 +199,27 @@ async fn gather_and_plan(clients: &Clients, settings: &Settings) -> Result<ScanP
     Ok(plan)
 }
 
-/// Sends one command. A batch refused for an invalid instance id (stopped or deregistered since it was
-/// listed) is split so that one instance never stops the others.
+/// Sends one command, split per instance if SSM refuses the batch for one invalid instance id.
 async fn send(clients: &Clients, command: &RunCommand, outcome: &mut ScanOutcome) {
-    match ssm::send_command(&clients.ssm, command).await {
-        Ok(id) => {
-            tracing::info!(command_id = %id, document = %command.document, instances = command.instance_ids.len(), "sent");
-            outcome.sent.push(sent(Some(id), command));
-        }
-        Err(err)
-            if err.code.as_deref() == Some("InvalidInstanceId")
-                && command.instance_ids.len() > 1 =>
-        {
-            tracing::warn!(document = %command.document, error = %err, "batch refused; sending one instance at a time");
-            for id in &command.instance_ids {
-                let single = RunCommand {
-                    instance_ids: vec![id.clone()],
-                    ..command.clone()
-                };
-                Box::pin(send(clients, &single, outcome)).await;
+    for part in ssm::send_command_splitting(&clients.ssm, command).await {
+        let instance_ids: Vec<String> = part.instance_ids.iter().map(ToString::to_string).collect();
+        match part.result {
+            Ok(id) => {
+                tracing::info!(command_id = %id, document = %command.document, instances = instance_ids.len(), "sent");
+                outcome.sent.push(SentCommand {
+                    command_id: Some(id),
+                    document: command.document.clone(),
+                    instance_ids,
+                });
             }
-        }
-        Err(err) => {
-            tracing::error!(document = %command.document, instances = ?command.instance_ids, error = %err, "send failed");
-            outcome.failed.push(FailedCommand {
-                document: command.document.clone(),
-                instance_ids: command
-                    .instance_ids
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect(),
-                error: err.to_string(),
-            });
+            Err(err) => {
+                tracing::error!(document = %command.document, instances = ?instance_ids, error = %err, "send failed");
+                outcome.failed.push(FailedCommand {
+                    document: command.document.clone(),
+                    instance_ids,
+                    error: err.to_string(),
+                });
+            }
         }
     }
 }

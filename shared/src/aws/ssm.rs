@@ -8,7 +8,8 @@ use aws_sdk_ssm::types::{
 use aws_sdk_ssm::Client;
 use jiff::Timestamp;
 use livepatch_domain::fleet::{ManagedInstance, PingStatus, RunCommand};
-use livepatch_domain::{InstanceId, Platform};
+use livepatch_domain::install::{InstallAttempt, InvocationStatus, PatchRecord};
+use livepatch_domain::{InstanceId, PatchState, Platform};
 
 use super::AwsError;
 
@@ -205,4 +206,183 @@ pub async fn commands_since(
         }
     }
     Ok(commands)
+}
+
+/// Registered instances among `ids`, looked up 50 at a time; ids SSM does not list are simply absent.
+pub async fn managed_instances_by_id(
+    ssm: &Client,
+    ids: &[InstanceId],
+) -> Result<Vec<ManagedInstance>, AwsError> {
+    let mut found = Vec::new();
+    for batch in ids.chunks(50) {
+        let filter = InstanceInformationStringFilter::builder()
+            .key("InstanceIds")
+            .set_values(Some(batch.iter().map(ToString::to_string).collect()))
+            .build()
+            .expect("key and values are set");
+        found.extend(describe(ssm, vec![filter]).await?.0);
+    }
+    Ok(found)
+}
+
+/// The instance's kernel facts (custom inventory), `None` when none were collected yet.
+pub async fn kernel_facts(
+    ssm: &Client,
+    id: &InstanceId,
+) -> Result<Option<BTreeMap<String, String>>, AwsError> {
+    let output = ssm
+        .list_inventory_entries()
+        .instance_id(id.as_str())
+        .type_name(KERNEL_FACTS_TYPE)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListInventoryEntries", e))?;
+    Ok(output
+        .entries()
+        .first()
+        .map(|entry| entry.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+}
+
+/// Every patch Patch Manager reports for the instance. States come in either spelling and are
+/// parsed by the domain, so no server-side state filter is used.
+pub async fn instance_patches(ssm: &Client, id: &InstanceId) -> Result<Vec<PatchRecord>, AwsError> {
+    let mut pages = ssm
+        .describe_instance_patches()
+        .instance_id(id.as_str())
+        .max_results(100)
+        .into_paginator()
+        .send();
+    let mut patches = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::from_sdk("DescribeInstancePatches", e))?;
+        patches.extend(page.patches().iter().map(|p| PatchRecord {
+            title: p.title().to_owned(),
+            kb_id: p.kb_id().to_owned(),
+            state: PatchState::parse(p.state().as_str()),
+        }));
+    }
+    Ok(patches)
+}
+
+/// The product's earlier invocations on `id` of `document` whose comment starts with `comment_prefix`.
+pub async fn attempts_on(
+    ssm: &Client,
+    id: &InstanceId,
+    document: &str,
+    comment_prefix: &str,
+    since: Timestamp,
+) -> Result<Vec<InstallAttempt>, AwsError> {
+    let filters = [
+        (CommandFilterKey::DocumentName, document.to_owned()),
+        (
+            CommandFilterKey::InvokedAfter,
+            since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(key, value)| {
+        CommandFilter::builder()
+            .key(key)
+            .value(value)
+            .build()
+            .expect("key and value are set")
+    })
+    .collect();
+    let mut pages = ssm
+        .list_command_invocations()
+        .instance_id(id.as_str())
+        .set_filters(Some(filters))
+        .into_paginator()
+        .send();
+    let mut attempts = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::from_sdk("ListCommandInvocations", e))?;
+        for invocation in page.command_invocations() {
+            if !invocation
+                .comment()
+                .unwrap_or_default()
+                .starts_with(comment_prefix)
+            {
+                continue;
+            }
+            let Some(requested) = invocation.requested_date_time().and_then(to_timestamp) else {
+                continue;
+            };
+            attempts.push(InstallAttempt {
+                command_id: invocation.command_id().unwrap_or_default().to_owned(),
+                requested,
+                status: InvocationStatus::parse(
+                    invocation.status().map(|s| s.as_str()).unwrap_or("Unknown"),
+                ),
+            });
+        }
+    }
+    Ok(attempts)
+}
+
+/// Instances among `ids` whose last patch operation left missing or failed patches, 50 ids a call.
+pub async fn instances_missing_patches(
+    ssm: &Client,
+    ids: &[InstanceId],
+) -> Result<Vec<InstanceId>, AwsError> {
+    let mut missing = Vec::new();
+    for batch in ids.chunks(50) {
+        let mut pages = ssm
+            .describe_instance_patch_states()
+            .set_instance_ids(Some(batch.iter().map(ToString::to_string).collect()))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("DescribeInstancePatchStates", e))?;
+            for state in page.instance_patch_states() {
+                if state.missing_count() + state.failed_count() > 0 {
+                    if let Ok(id) = state.instance_id().parse() {
+                        missing.push(id);
+                    }
+                }
+            }
+        }
+    }
+    Ok(missing)
+}
+
+fn to_timestamp(time: &aws_smithy_types::DateTime) -> Option<Timestamp> {
+    Timestamp::new(time.secs(), time.subsec_nanos() as i32).ok()
+}
+
+/// What became of the instances of one `SendCommand` (or of a part of it, after a split).
+#[derive(Debug)]
+pub struct Sent {
+    pub instance_ids: Vec<InstanceId>,
+    pub result: Result<String, AwsError>,
+}
+
+/// Sends `command`; when SSM refuses the whole batch for an invalid instance id (one instance stopped
+/// or deregistered since it was listed), sends each instance alone, so one never stops the others.
+pub async fn send_command_splitting(ssm: &Client, command: &RunCommand) -> Vec<Sent> {
+    let result = send_command(ssm, command).await;
+    match result {
+        Err(err)
+            if err.code.as_deref() == Some("InvalidInstanceId")
+                && command.instance_ids.len() > 1 =>
+        {
+            tracing::warn!(document = %command.document, error = %err, "batch refused; sending one instance at a time");
+            let mut parts = Vec::new();
+            for id in &command.instance_ids {
+                let single = RunCommand {
+                    instance_ids: vec![id.clone()],
+                    ..command.clone()
+                };
+                parts.push(Sent {
+                    instance_ids: single.instance_ids.clone(),
+                    result: send_command(ssm, &single).await,
+                });
+            }
+            parts
+        }
+        result => vec![Sent {
+            instance_ids: command.instance_ids.clone(),
+            result,
+        }],
+    }
 }

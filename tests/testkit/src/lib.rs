@@ -187,8 +187,8 @@ impl LocalAws {
             body.len()
         )
         .expect("send request");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read response");
+        let response =
+            read_response(&mut stream).unwrap_or_else(|e| panic!("{method} /_sim/{path}: {e}"));
         let (head, payload) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
         let status = head.split_whitespace().nth(1).unwrap_or("000");
         assert!(
@@ -226,6 +226,31 @@ impl LocalAws {
     pub fn run_agents(&self) -> Value {
         self.post("agents/run", &Value::Object(Default::default()))
     }
+}
+
+/// Reads one HTTP response, by its `Content-Length` when it has one: the connection may outlive it.
+fn read_response(stream: &mut TcpStream) -> std::io::Result<String> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&raw);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head.lines().find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            });
+            if length.is_some_and(|length| body.len() >= length) {
+                break;
+            }
+        }
+    }
+    Ok(String::from_utf8_lossy(&raw).into_owned())
 }
 
 impl Drop for LocalAws {
