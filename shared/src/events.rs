@@ -4,8 +4,12 @@
 //! crate's own SSM detail types are wrong about real payloads (DOMAIN.md §4). Every parser here turns a
 //! raw JSON value into a typed event or an [`EventError`] that names the problem, before any AWS call.
 
+use std::str::FromStr;
+
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::sqs::SqsEvent;
 use jiff::Timestamp;
+use livepatch_domain::{ComplianceStatus, InstanceId};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -25,6 +29,8 @@ pub enum EventError {
     },
     #[error("event lacks the required field {0:?}")]
     MissingField(&'static str),
+    #[error("event does not concern this function: {0}")]
+    Irrelevant(String),
 }
 
 /// The time and identity every handler takes from an EventBridge envelope.
@@ -90,6 +96,97 @@ pub fn parse_envelope<D: DeserializeOwned + serde::Serialize>(
         resources: event.resources.unwrap_or_default(),
         detail: event.detail,
     })
+}
+
+/// Detail of `Configuration Compliance State Change` (source `aws.ssm`). Field names as AWS sends
+/// them; `aws_lambda_events` misspells `severity`, hence our own type.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ComplianceDetail {
+    pub resource_type: String,
+    pub resource_id: String,
+    pub compliance_type: String,
+    pub compliance_status: String,
+    #[serde(default)]
+    pub severity: Option<String>,
+    #[serde(default)]
+    pub patch_baseline_id: Option<String>,
+}
+
+pub const COMPLIANCE_CHANGE: &str = "Configuration Compliance State Change";
+pub const SSM_SOURCE: &str = "aws.ssm";
+
+/// A managed instance that turned non-compliant for patches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NonCompliantInstance {
+    pub instance_id: InstanceId,
+    pub severity: Option<String>,
+    pub baseline_id: Option<String>,
+}
+
+/// Parses a compliance change and keeps it only when it says an instance is non-compliant for
+/// patches; anything else is refused with the reason.
+pub fn parse_patch_non_compliance(
+    raw: &Value,
+) -> Result<Envelope<NonCompliantInstance>, EventError> {
+    let event: Envelope<ComplianceDetail> = parse_envelope(raw, COMPLIANCE_CHANGE, SSM_SOURCE)?;
+    let detail = &event.detail;
+    if detail.compliance_type != "Patch" {
+        return Err(EventError::Irrelevant(format!(
+            "compliance-type is {:?}, not Patch",
+            detail.compliance_type
+        )));
+    }
+    let status = ComplianceStatus::from_str(&detail.compliance_status)
+        .map_err(|e| EventError::Malformed(e.to_string()))?;
+    if status != ComplianceStatus::NonCompliant {
+        return Err(EventError::Irrelevant(format!(
+            "compliance-status is {:?}, nothing to install",
+            detail.compliance_status
+        )));
+    }
+    let instance_id = detail
+        .resource_id
+        .parse::<InstanceId>()
+        .map_err(|e| EventError::Malformed(format!("resource-id: {e}")))?;
+    Ok(Envelope {
+        id: event.id,
+        time: event.time,
+        resources: event.resources,
+        detail: NonCompliantInstance {
+            instance_id,
+            severity: event.detail.severity,
+            baseline_id: event.detail.patch_baseline_id,
+        },
+    })
+}
+
+/// One record of an SQS batch as the Lambda SQS event source delivers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueRecord {
+    pub message_id: String,
+    pub body: String,
+}
+
+/// Returns the records when `raw` is an SQS batch (`{"Records": [...]}` from `aws:sqs`).
+pub fn as_queue_batch(raw: &Value) -> Option<Result<Vec<QueueRecord>, EventError>> {
+    let records = raw.as_object()?.get("Records")?;
+    let batch: Result<SqsEvent, _> =
+        serde_json::from_value(serde_json::json!({ "Records": records }));
+    Some(
+        batch
+            .map_err(|e| EventError::Malformed(format!("SQS batch: {e}")))
+            .and_then(|batch| {
+                batch
+                    .records
+                    .into_iter()
+                    .map(|r| match (r.message_id, r.body) {
+                        (Some(message_id), Some(body)) => Ok(QueueRecord { message_id, body }),
+                        _ => Err(EventError::MissingField("Records[].messageId/body")),
+                    })
+                    .collect()
+            }),
+    )
 }
 
 fn json_kind(value: &Value) -> &'static str {
@@ -172,6 +269,71 @@ mod tests {
                 "{field}"
             );
         }
+    }
+
+    fn compliance() -> Value {
+        serde_json::from_str(include_str!("../../events/compliance-non-compliant.json")).unwrap()
+    }
+
+    #[test]
+    fn sample_compliance_event_names_the_instance() {
+        let event = parse_patch_non_compliance(&compliance()).unwrap();
+        assert_eq!(event.detail.instance_id.as_str(), "i-0a1b2c3d4e5f60718");
+        assert_eq!(event.detail.severity.as_deref(), Some("critical"));
+        assert_eq!(event.time.to_string(), "2026-12-03T01:05:12Z");
+    }
+
+    #[test]
+    fn compliance_events_that_ask_for_nothing_are_irrelevant() {
+        let mut compliant = compliance();
+        compliant["detail"]["compliance-status"] = json!("compliant");
+        assert!(matches!(
+            parse_patch_non_compliance(&compliant),
+            Err(EventError::Irrelevant(_))
+        ));
+        let mut association = compliance();
+        association["detail"]["compliance-type"] = json!("Association");
+        assert!(matches!(
+            parse_patch_non_compliance(&association),
+            Err(EventError::Irrelevant(_))
+        ));
+    }
+
+    #[test]
+    fn compliance_events_with_bad_values_are_malformed_and_named() {
+        let mut bad_id = compliance();
+        bad_id["detail"]["resource-id"] = json!("i-xyz");
+        let err = parse_patch_non_compliance(&bad_id).unwrap_err();
+        assert!(err.to_string().contains("i-xyz"), "{err}");
+        let mut bad_status = compliance();
+        bad_status["detail"]["compliance-status"] = json!("sort of");
+        assert!(matches!(
+            parse_patch_non_compliance(&bad_status),
+            Err(EventError::Malformed(_))
+        ));
+        let mut missing = compliance();
+        missing["detail"]
+            .as_object_mut()
+            .unwrap()
+            .remove("resource-id");
+        assert!(matches!(
+            parse_patch_non_compliance(&missing),
+            Err(EventError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn sqs_batches_are_recognised_and_other_events_are_not() {
+        let batch: Value =
+            serde_json::from_str(include_str!("../../events/sqs-compliance-batch.json")).unwrap();
+        let records = as_queue_batch(&batch).unwrap().unwrap();
+        assert_eq!(records.len(), 3);
+        let first: Value = serde_json::from_str(&records[0].body).unwrap();
+        assert!(parse_patch_non_compliance(&first).is_ok());
+        assert!(as_queue_batch(&scheduled()).is_none());
+        assert!(as_queue_batch(&json!({"Records": "nope"}))
+            .unwrap()
+            .is_err());
     }
 
     #[test]

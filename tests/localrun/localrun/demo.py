@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import textwrap
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from . import router
+from . import router, sqs
 from .runtime_api import LambdaFunction
 from .stack import ROOT, LocalAws, deploy
 from .template import Template
@@ -21,29 +22,46 @@ def fleet_table(fleet: dict) -> str:
     columns = ["instance", "name", "platform", "kernel", "live patching", "support ends", "patch state"]
     rows = []
     for i in fleet["instances"]:
-        state = i.get("state", "running")
-        reach = "" if i.get("managed", True) else " (unmanaged)"
-        if state != "running":
-            reach = f" ({state})"
-        compliance = i.get("compliance") or {}
-        status = compliance.get("status", "not scanned") if isinstance(compliance, dict) else str(compliance)
-        if isinstance(compliance, dict) and compliance.get("missing"):
-            status += f", {compliance['missing']} missing"
-        livepatch = "on" if i.get("livepatch") else "off"
-        if i.get("livepatch") and i.get("kpatch_service") not in (None, "enabled"):
-            livepatch += f" (kpatch.service {i['kpatch_service']})"
-        rows.append([i["id"] + reach, i.get("name", ""), i.get("platform", ""), i.get("kernel", ""),
-                     livepatch, str(i.get("support_ends") or "-"), status])
+        reach = ""
+        if not i.get("managed", True):
+            reach = " (unmanaged)"
+        elif i.get("state") != "running":
+            reach = f" ({i.get('state')})"
+        elif i.get("agent") != "Online":
+            reach = f" ({i.get('agent')})"
+        lp = i.get("livepatch", {})
+        livepatch = "on" if lp.get("plugin") else "off"
+        if lp.get("plugin"):
+            loaded, installed = len(lp.get("loaded_modules", [])), len(lp.get("installed_modules", []))
+            livepatch += f", {loaded}/{installed} loaded"
+            if lp.get("kpatch_service") != "enabled":
+                livepatch += f", kpatch.service {lp.get('kpatch_service')}"
+        support = i.get("support_end") or "-"
+        if i.get("support_ended"):
+            support += " (ended)"
+        compliance = i.get("patch_compliance", {})
+        status = compliance.get("status", "not_scanned")
+        counts = {k: v for k, v in compliance.items() if k.endswith("count") and v}
+        if counts.get("missing_count"):
+            status += f", {counts['missing_count']} missing"
+        if counts.get("installed_pending_reboot_count"):
+            status += f", {counts['installed_pending_reboot_count']} pending reboot"
+        if i.get("failure"):
+            status += f" [fails: {i['failure']}]"
+        platform = i.get("platform", "") + ("" if i.get("platform") in ("AL2", "AL2023") else " " + str(i.get("platform_version", "")))
+        rows.append([i["id"] + reach, i.get("name", ""), platform, i.get("kernel", ""), livepatch, support, status])
     widths = [max(len(str(r[c])) for r in rows + [columns]) for c in range(len(columns))]
-    line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()
+
+    def line(r):
+        return "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()
+
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
 def print_notification(note: dict) -> None:
-    print(f"\n--- SNS publish to {note.get('topic_arn') or note.get('TopicArn')}")
-    print(f"Subject: {note.get('subject') or note.get('Subject')}")
-    message = note.get("message") or note.get("Message")
-    structure = note.get("message_structure") or note.get("MessageStructure")
+    print(f"\n--- SNS publish to {note['topic_arn']} at {note['time']}")
+    print(f"Subject: {note['subject']}")
+    message, structure = note["message"], note.get("message_structure")
     if structure == "json":
         body = json.loads(message)
         print("\n[email]\n" + textwrap.indent(body.get("email", body["default"]), "  "))
@@ -53,56 +71,116 @@ def print_notification(note: dict) -> None:
         print(textwrap.indent(message, "  "))
 
 
+class Demo:
+    """One local deployment: the simulated fleet, the template's resources, warm function processes."""
+
+    def __init__(self, bin_dir: Path, fleet: Path):
+        self.template = Template.load(ROOT / "template.yaml")
+        self.bin_dir = bin_dir
+        self.aws = LocalAws(fleet, log_path=ROOT / "target" / "livesim.log")
+        self.deployment = deploy(self.aws.client, self.template)
+        self.functions: dict[str, LambdaFunction] = {}
+        self.events_seen = 0
+        self.notifications_seen = 0
+
+    def function(self, binary: str) -> LambdaFunction:
+        if binary not in self.functions:
+            env = {**self.deployment.environments[binary], **self.aws.sdk_env(), "AWS_LAMBDA_LOG_FORMAT": "Text"}
+            self.functions[binary] = LambdaFunction(binary, str(self.bin_dir / binary), env,
+                                                    log_path=str(ROOT / "target" / f"{binary}.log"))
+        return self.functions[binary]
+
+    def invoke(self, binary: str, event: dict) -> dict | None:
+        result = self.function(binary).invoke(event)
+        if not result.ok:
+            print(f"  {binary}: FAILED {result.error_message}")
+            return None
+        print(f"  {binary}: ok")
+        print(textwrap.indent(json.dumps(result.payload, indent=2), "    "))
+        return result.payload
+
+    def agents(self) -> None:
+        for item in self.aws.control("POST", "agents/run", {})["ran"]:
+            details = item.get("status_details") or ""
+            print(f"  {item['instance_id']:<22} {item['document_name']:<32} {item['status']:<9} {details}")
+
+    def route_events(self) -> None:
+        """Delivers new events as the template wires them: rules → queues → functions, in batches."""
+        entries = self.aws.control("GET", f"events?after={self.events_seen}")["events"]
+        if entries:
+            self.events_seen = entries[-1]["seq"]
+        queued: dict[tuple[str, str], list[dict]] = {}
+        for entry in entries:
+            event = entry["event"]
+            detail = event["detail"]
+            subject = detail.get("resource-id") or detail.get("instance-id") or detail.get("command-id")
+            status = detail.get("compliance-status") or detail.get("status")
+            routes = router.routes(self.template, event)
+            where = ", ".join(f"{r.queue} -> {r.binary}" if r.queue else r.binary for r in routes)
+            print(f"  {event['detail-type']}: {subject} {status} -> {where or 'no subscriber'}")
+            for route in routes:
+                queued.setdefault((route.binary, route.queue), []).append(event)
+        for (binary, queue), events in queued.items():
+            if queue is None:
+                for event in events:
+                    self.invoke(binary, event)
+                continue
+            size = router.queue_batch_size(self.template, binary, queue)
+            for start in range(0, len(events), size):
+                chunk = events[start:start + size]
+                heading(f"SQS {queue} delivers {len(chunk)} records to {binary}")
+                self.invoke(binary, sqs.batch(chunk, queue))
+
+    def notifications(self) -> None:
+        entries = self.aws.control("GET", f"notifications?after={self.notifications_seen}")["notifications"]
+        if entries:
+            self.notifications_seen = entries[-1]["seq"]
+        for entry in entries:
+            print_notification(entry["notification"])
+
+    def close(self) -> None:
+        for function in self.functions.values():
+            function.close()
+        self.aws.close()
+
+
+def scheduled(event: dict, time: str, suffix: str) -> dict:
+    """Another firing of the same schedule rule: a new event id and time."""
+    return {**event, "id": event["id"][:-len(suffix)] + suffix, "time": time}
+
+
 def run(bin_dir: Path, fleet: Path, event_file: Path) -> int:
-    template = Template.load(ROOT / "template.yaml")
     event = json.loads(event_file.read_text())
-    aws = LocalAws(fleet, log_path=ROOT / "target" / "livesim.log")
-    functions: dict[str, LambdaFunction] = {}
+    demo = Demo(bin_dir, fleet)
     try:
-        aws.control("POST", "clock", {"now": event["time"]})
-        deployment = deploy(aws.client, template)
-        before = aws.control("GET", "fleet")
+        demo.aws.control("POST", "clock", {"now": event["time"]})
+        before = demo.aws.control("GET", "fleet")
         heading(f"Simulated fleet: {len(before['instances'])} instances, clock {event['time']}")
         print(fleet_table(before))
 
-        def function(binary: str) -> LambdaFunction:
-            if binary not in functions:
-                env = {**deployment.environments[binary], **aws.sdk_env(), "AWS_LAMBDA_LOG_FORMAT": "Text"}
-                functions[binary] = LambdaFunction(binary, str(bin_dir / binary), env,
-                                                   log_path=str(ROOT / "target" / f"{binary}.log"))
-            return functions[binary]
+        heading(f"{event['time']} schedule fires: {event_file.relative_to(ROOT)} -> scan (Lambda Runtime API)")
+        demo.invoke("scan", event)
+        heading("Simulated agents answer Run Command")
+        demo.agents()
+        heading("Events the services emitted, routed as template.yaml wires them")
+        demo.route_events()
+        heading("Simulated agents answer the installs")
+        demo.agents()
+        demo.route_events()
+        heading("Notifications so far (one SNS publish each: email text and chat card)")
+        demo.notifications()
 
-        schedules = router.scheduled(template)
-        heading(f"Deliver {event_file.relative_to(ROOT)} (schedule {schedules}) through the Lambda Runtime API")
-        for binary, _ in schedules:
-            result = function(binary).invoke(event)
-            print(f"{binary}: {'ok' if result.ok else 'FAILED ' + result.error_message}")
-            if result.ok:
-                print(textwrap.indent(json.dumps(result.payload, indent=2), "  "))
-
-        heading("Simulated instances answer Run Command")
-        ran = aws.control("POST", "agents/run", {})
-        for item in ran.get("invocations", ran if isinstance(ran, list) else []):
-            print(f"  {item.get('instance_id')}  {item.get('document')}  {item.get('status')}"
-                  + (f"  ({item['detail']})" if item.get("detail") else ""))
-
-        heading("Events emitted by the simulated services, routed by template.yaml")
-        for entry in aws.control("GET", "events")["events"]:
-            ev = entry["event"]
-            detail = ev["detail"]
-            subject = detail.get("resource-id") or detail.get("instance-id") or detail.get("command-id")
-            status = detail.get("compliance-status") or detail.get("status")
-            targets = router.subscribers(template, ev) or ["no function subscribed yet"]
-            print(f"  {ev['detail-type']}: {subject} {status} -> {', '.join(targets)}")
-
-        heading("Notifications")
-        for entry in aws.control("GET", "notifications")["notifications"]:
-            print_notification(entry.get("notification", entry))
+        later = (datetime.fromisoformat(event["time"].replace("Z", "+00:00")) + timedelta(hours=1))
+        later_time = later.strftime("%Y-%m-%dT%H:%M:%SZ")
+        demo.aws.control("POST", "clock", {"now": later_time})
+        heading(f"{later_time} the next scan sees the live patches in effect")
+        demo.invoke("scan", scheduled(event, later_time, "0002"))
+        demo.agents()
+        demo.route_events()
+        demo.notifications()
 
         heading("Fleet after the run")
-        print(fleet_table(aws.control("GET", "fleet")))
+        print(fleet_table(demo.aws.control("GET", "fleet")))
         return 0
     finally:
-        for f in functions.values():
-            f.close()
-        aws.close()
+        demo.close()

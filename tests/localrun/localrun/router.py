@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .template import Template
@@ -38,16 +39,53 @@ def _field_matches(rule: Any, present: bool, value: Any) -> bool:
     return False
 
 
-def subscribers(template: Template, event: dict) -> list[str]:
-    """Binaries whose EventBridge-rule events in the template match `event`."""
+@dataclass(frozen=True)
+class Route:
+    binary: str
+    #: The SQS queue (logical id) between the rule and the function, if any.
+    queue: str | None = None
+
+
+def routes(template: Template, event: dict) -> list[Route]:
+    """Where `event` goes: functions whose own EventBridge-rule events match it, and functions that
+    consume a queue that a matching `AWS::Events::Rule` targets."""
     found = []
     for function in template.functions():
         for spec in function.events.values():
             if spec.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
                 if matches(spec.get("Properties", {}).get("Pattern", {}), event):
-                    found.append(function.binary)
+                    found.append(Route(function.binary))
                     break
+    for rule in template.of_type("AWS::Events::Rule").values():
+        props = rule.get("Properties", {})
+        if props.get("State", "ENABLED") != "ENABLED" or not matches(props.get("EventPattern", {}), event):
+            continue
+        for target in props.get("Targets", []):
+            queue = _getatt_arn(target.get("Arn"))
+            for binary in _queue_consumers(template, queue):
+                found.append(Route(binary, queue))
     return found
+
+
+def _getatt_arn(value: Any) -> str | None:
+    if isinstance(value, dict) and "Fn::GetAtt" in value and value["Fn::GetAtt"][1] == "Arn":
+        return value["Fn::GetAtt"][0]
+    return None
+
+
+def _queue_consumers(template: Template, queue: str | None) -> list[str]:
+    if queue is None:
+        return []
+    return [f.binary for f in template.functions() for spec in f.events.values()
+            if spec.get("Type") == "SQS" and _getatt_arn(spec.get("Properties", {}).get("Queue")) == queue]
+
+
+def queue_batch_size(template: Template, binary: str, queue: str) -> int:
+    for spec in template.function(binary).events.values():
+        props = spec.get("Properties", {})
+        if spec.get("Type") == "SQS" and _getatt_arn(props.get("Queue")) == queue:
+            return int(props.get("BatchSize", 10))
+    raise KeyError(f"{binary} does not consume {queue}")
 
 
 def scheduled(template: Template) -> list[tuple[str, str]]:
