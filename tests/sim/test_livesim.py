@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
 from conftest import FLEETS, SimServer, fleet_error, load_fleet, start_server
 
 WEB = "i-0a1b2c3d4e5f60001"  # AL2 5.10, live patching on, nothing installed

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-
 from livesim.patchstate import canonical_state, spell_state
 from livesim.rpm import KernelRelease, Nevra, rpmvercmp
 from livesim.timeutil import add_months_clamped, uname_v

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -48,12 +49,16 @@ def fleet_table(fleet: dict) -> str:
             status += f", {counts['installed_pending_reboot_count']} pending reboot"
         if i.get("failure"):
             status += f" [fails: {i['failure']}]"
-        platform = i.get("platform", "") + ("" if i.get("platform") in ("AL2", "AL2023") else " " + str(i.get("platform_version", "")))
-        rows.append([i["id"] + reach, i.get("name", ""), platform, i.get("kernel", ""), livepatch, support, status])
+        platform = i.get("platform", "")
+        if platform not in ("AL2", "AL2023"):
+            platform += f" {i.get('platform_version', '')}"
+        rows.append(
+            [i["id"] + reach, i.get("name", ""), platform, i.get("kernel", ""), livepatch, support, status]
+        )
     widths = [max(len(str(r[c])) for r in rows + [columns]) for c in range(len(columns))]
 
     def line(r):
-        return "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()
+        return "  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
 
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
@@ -85,9 +90,14 @@ class Demo:
 
     def function(self, binary: str) -> LambdaFunction:
         if binary not in self.functions:
-            env = {**self.deployment.environments[binary], **self.aws.sdk_env(), "AWS_LAMBDA_LOG_FORMAT": "Text"}
-            self.functions[binary] = LambdaFunction(binary, str(self.bin_dir / binary), env,
-                                                    log_path=str(ROOT / "target" / f"{binary}.log"))
+            env = {
+                **self.deployment.environments[binary],
+                **self.aws.sdk_env(),
+                "AWS_LAMBDA_LOG_FORMAT": "Text",
+            }
+            self.functions[binary] = LambdaFunction(
+                binary, str(self.bin_dir / binary), env, log_path=str(ROOT / "target" / f"{binary}.log")
+            )
         return self.functions[binary]
 
     def invoke(self, binary: str, event: dict) -> dict | None:
@@ -95,8 +105,8 @@ class Demo:
         if not result.ok:
             print(f"  {binary}: FAILED {result.error_message}")
             return None
-        print(f"  {binary}: ok")
-        print(textwrap.indent(json.dumps(result.payload, indent=2), "    "))
+        print(f"  {binary} returned:")
+        print(textwrap.indent(json.dumps(compact(result.payload), indent=2), "    "))
         return result.payload
 
     def agents(self) -> None:
@@ -110,16 +120,23 @@ class Demo:
         if entries:
             self.events_seen = entries[-1]["seq"]
         queued: dict[tuple[str, str], list[dict]] = {}
+        unrouted: dict[str, Counter] = {}
         for entry in entries:
             event = entry["event"]
             detail = event["detail"]
-            subject = detail.get("resource-id") or detail.get("instance-id") or detail.get("command-id")
             status = detail.get("compliance-status") or detail.get("status")
             routes = router.routes(self.template, event)
+            if not routes:
+                unrouted.setdefault(event["detail-type"], Counter())[status] += 1
+                continue
+            subject = detail.get("resource-id") or detail.get("instance-id") or detail.get("command-id")
             where = ", ".join(f"{r.queue} -> {r.binary}" if r.queue else r.binary for r in routes)
-            print(f"  {event['detail-type']}: {subject} {status} -> {where or 'no subscriber'}")
+            print(f"  {event['detail-type']}: {subject} {status} -> {where}")
             for route in routes:
                 queued.setdefault((route.binary, route.queue), []).append(event)
+        for detail_type, statuses in unrouted.items():
+            counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+            print(f"  {detail_type}: {counts} -> no function subscribes (yet)")
         for (binary, queue), events in queued.items():
             if queue is None:
                 for event in events:
@@ -127,7 +144,7 @@ class Demo:
                 continue
             size = router.queue_batch_size(self.template, binary, queue)
             for start in range(0, len(events), size):
-                chunk = events[start:start + size]
+                chunk = events[start : start + size]
                 heading(f"SQS {queue} delivers {len(chunk)} records to {binary}")
                 self.invoke(binary, sqs.batch(chunk, queue))
 
@@ -144,9 +161,20 @@ class Demo:
         self.aws.close()
 
 
+def compact(value):
+    """Long lists of ids shown as a count and the first few, so a function's result stays readable."""
+    if isinstance(value, list) and len(value) > 3 and all(isinstance(v, str) for v in value):
+        return f"{len(value)}: {', '.join(value[:3])}, ..."
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items()}
+    return value
+
+
 def scheduled(event: dict, time: str, suffix: str) -> dict:
     """Another firing of the same schedule rule: a new event id and time."""
-    return {**event, "id": event["id"][:-len(suffix)] + suffix, "time": time}
+    return {**event, "id": event["id"][: -len(suffix)] + suffix, "time": time}
 
 
 def run(bin_dir: Path, fleet: Path, event_file: Path) -> int:
@@ -158,7 +186,10 @@ def run(bin_dir: Path, fleet: Path, event_file: Path) -> int:
         heading(f"Simulated fleet: {len(before['instances'])} instances, clock {event['time']}")
         print(fleet_table(before))
 
-        heading(f"{event['time']} schedule fires: {event_file.relative_to(ROOT)} -> scan (Lambda Runtime API)")
+        heading(
+            f"{event['time']} the schedule fires: {event_file.relative_to(ROOT)} -> scan "
+            "(through the Lambda Runtime API)"
+        )
         demo.invoke("scan", event)
         heading("Simulated agents answer Run Command")
         demo.agents()
@@ -170,7 +201,7 @@ def run(bin_dir: Path, fleet: Path, event_file: Path) -> int:
         heading("Notifications so far (one SNS publish each: email text and chat card)")
         demo.notifications()
 
-        later = (datetime.fromisoformat(event["time"].replace("Z", "+00:00")) + timedelta(hours=1))
+        later = datetime.fromisoformat(event["time"].replace("Z", "+00:00")) + timedelta(hours=1)
         later_time = later.strftime("%Y-%m-%dT%H:%M:%SZ")
         demo.aws.control("POST", "clock", {"now": later_time})
         heading(f"{later_time} the next scan sees the live patches in effect")

@@ -52,10 +52,11 @@ def routes(template: Template, event: dict) -> list[Route]:
     found = []
     for function in template.functions():
         for spec in function.events.values():
-            if spec.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
-                if matches(spec.get("Properties", {}).get("Pattern", {}), event):
-                    found.append(Route(function.binary))
-                    break
+            if spec.get("Type") in ("EventBridgeRule", "CloudWatchEvent") and matches(
+                spec.get("Properties", {}).get("Pattern", {}), event
+            ):
+                found.append(Route(function.binary))
+                break
     for rule in template.of_type("AWS::Events::Rule").values():
         props = rule.get("Properties", {})
         if props.get("State", "ENABLED") != "ENABLED" or not matches(props.get("EventPattern", {}), event):
@@ -76,8 +77,12 @@ def _getatt_arn(value: Any) -> str | None:
 def _queue_consumers(template: Template, queue: str | None) -> list[str]:
     if queue is None:
         return []
-    return [f.binary for f in template.functions() for spec in f.events.values()
-            if spec.get("Type") == "SQS" and _getatt_arn(spec.get("Properties", {}).get("Queue")) == queue]
+    return [
+        f.binary
+        for f in template.functions()
+        for spec in f.events.values()
+        if spec.get("Type") == "SQS" and _getatt_arn(spec.get("Properties", {}).get("Queue")) == queue
+    ]
 
 
 def queue_batch_size(template: Template, binary: str, queue: str) -> int:
@@ -94,6 +99,11 @@ def scheduled(template: Template) -> list[tuple[str, str]]:
     for function in template.functions():
         for spec in function.events.values():
             if spec.get("Type") in ("Schedule", "ScheduleV2"):
-                out.append((function.binary, spec.get("Properties", {}).get("Schedule")
-                            or spec.get("Properties", {}).get("ScheduleExpression")))
+                out.append(
+                    (
+                        function.binary,
+                        spec.get("Properties", {}).get("Schedule")
+                        or spec.get("Properties", {}).get("ScheduleExpression"),
+                    )
+                )
     return out

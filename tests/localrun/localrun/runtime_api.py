@@ -35,9 +35,16 @@ class Result:
 class LambdaFunction:
     """One warm function process fed invocations one at a time through the Runtime API."""
 
-    def __init__(self, name: str, executable: str, env: dict[str, str], timeout_s: float = 300.0,
-                 log_path: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        executable: str,
+        env: dict[str, str],
+        timeout_s: float = 300.0,
+        log_path: str | None = None,
+    ):
         self.name = name
+        self.arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
         self.timeout_s = timeout_s
         self._pending: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self._results: dict[str, queue.Queue[Result]] = {}
@@ -48,17 +55,21 @@ class LambdaFunction:
         port = self._server.server_address[1]
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_LAMBDA_")}
         child_env.update(env)
-        child_env.update({
-            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
-            "AWS_LAMBDA_FUNCTION_NAME": name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": "local",
-        })
-        self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-        self._process = subprocess.Popen([executable], env=child_env, stdout=self._log,
-                                         stderr=subprocess.STDOUT)
+        child_env.update(
+            {
+                "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
+                "AWS_LAMBDA_FUNCTION_NAME": name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+                "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+            }
+        )
+        # The child keeps its own copy of the log's descriptor.
+        with open(log_path or os.devnull, "ab") as log:
+            self._process = subprocess.Popen(
+                [executable], env=child_env, stdout=log, stderr=subprocess.STDOUT
+            )
 
     def invoke(self, event: Any) -> Result:
         body = event if isinstance(event, (bytes, bytearray)) else json.dumps(event).encode()
@@ -74,8 +85,9 @@ class LambdaFunction:
                 if self._init_error is not None:
                     return Result(False, self._init_error, request_id)
                 if self._process.poll() is not None:
-                    return Result(False, f"function process exited with {self._process.returncode}",
-                                  request_id)
+                    return Result(
+                        False, f"function process exited with {self._process.returncode}", request_id
+                    )
         return Result(False, f"timed out after {self.timeout_s}s", request_id)
 
     def close(self) -> None:
@@ -86,8 +98,6 @@ class LambdaFunction:
             except subprocess.TimeoutExpired:
                 self._process.kill()
         self._server.shutdown()
-        if self._log is not subprocess.DEVNULL:
-            self._log.close()
 
     def _handler(self):
         function = self
@@ -109,14 +119,17 @@ class LambdaFunction:
                     return self._reply(404)
                 request_id, body = function._pending.get()
                 deadline_ms = int((time.time() + function.timeout_s) * 1000)
-                self._reply(200, body, {
-                    "Content-Type": "application/json",
-                    "Lambda-Runtime-Aws-Request-Id": request_id,
-                    "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-                    "Lambda-Runtime-Invoked-Function-Arn":
-                        f"arn:aws:lambda:us-east-1:123456789012:function:{function.name}",
-                    "Lambda-Runtime-Trace-Id": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}",
-                })
+                self._reply(
+                    200,
+                    body,
+                    {
+                        "Content-Type": "application/json",
+                        "Lambda-Runtime-Aws-Request-Id": request_id,
+                        "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+                        "Lambda-Runtime-Invoked-Function-Arn": function.arn,
+                        "Lambda-Runtime-Trace-Id": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}",
+                    },
+                )
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
@@ -125,7 +138,7 @@ class LambdaFunction:
                     payload = json.loads(raw) if raw else None
                 except ValueError:
                     payload = raw.decode(errors="replace")
-                parts = self.path[len(PREFIX):].strip("/").split("/")
+                parts = self.path[len(PREFIX) :].strip("/").split("/")
                 if parts == ["init", "error"]:
                     function._init_error = payload
                 elif len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):

@@ -15,17 +15,22 @@ def batch(events: list[dict], queue_name: str) -> dict:
     records = []
     for event in events:
         body = json.dumps(event)
-        records.append({
-            "messageId": str(uuid.uuid4()),
-            "receiptHandle": uuid.uuid4().hex,
-            "body": body,
-            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000)),
-                           "SenderId": "AIDAEVENTBRIDGE", "ApproximateFirstReceiveTimestamp":
-                               str(int(time.time() * 1000))},
-            "messageAttributes": {},
-            "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}",
-            "awsRegion": REGION,
-        })
+        records.append(
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": uuid.uuid4().hex,
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": str(int(time.time() * 1000)),
+                    "SenderId": "AIDAEVENTBRIDGE",
+                    "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000)),
+                },
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}",
+                "awsRegion": REGION,
+            }
+        )
     return {"Records": records}

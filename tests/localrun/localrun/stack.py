@@ -21,8 +21,12 @@ ROOT = Path(__file__).resolve().parents[3]
 SIM_DIR = ROOT / "tests" / "sim"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": REGION,
-               "AWS_DEFAULT_REGION": REGION}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+}
 
 
 class LocalAws:
@@ -31,12 +35,28 @@ class LocalAws:
     def __init__(self, fleet: Path, log_path: Path | None = None, start_timeout_s: float = 60.0):
         self._tmp = tempfile.TemporaryDirectory(prefix="livesim-")
         port_file = Path(self._tmp.name) / "port"
-        log = open(log_path, "ab") if log_path else subprocess.DEVNULL
         env = {**os.environ, "PYTHONPATH": str(SIM_DIR)}
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "livesim", "serve", "--host", "127.0.0.1", "--port", "0",
-             "--port-file", str(port_file), "--fleet", str(fleet)],
-            cwd=SIM_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+        with open(log_path or os.devnull, "ab") as log:
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "livesim",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--port-file",
+                    str(port_file),
+                    "--fleet",
+                    str(fleet),
+                ],
+                cwd=SIM_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + start_timeout_s
         while not (port_file.exists() and port_file.read_text().strip()):
             if self._process.poll() is not None:
@@ -49,14 +69,23 @@ class LocalAws:
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(f"{self.endpoint}/_sim/{path.lstrip('/')}", data=data,
-                                         method=method, headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.endpoint}/_sim/{path.lstrip('/')}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read() or b"null")
 
     def client(self, service: str):
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
-                            aws_access_key_id="test", aws_secret_access_key="test")
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
 
     def sdk_env(self) -> dict[str, str]:
         """What a function process needs to reach this local AWS through the SDK's own settings."""
@@ -86,8 +115,13 @@ def deploy(aws_endpoint_client, template: Template, overrides: dict[str, str] | 
 
     `aws_endpoint_client(service)` returns a boto3 client for the local AWS.
     """
-    refs: dict[str, str] = {**template.parameter_defaults(), **(overrides or {}),
-                            "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}
+    refs: dict[str, str] = {
+        **template.parameter_defaults(),
+        **(overrides or {}),
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "AWS::Partition": "aws",
+    }
     for logical_id in template.of_type("AWS::KMS::Key"):
         refs[logical_id] = f"local-key-{logical_id}"
         refs[f"{logical_id}.Arn"] = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/local-key-{logical_id}"
@@ -99,11 +133,19 @@ def deploy(aws_endpoint_client, template: Template, overrides: dict[str, str] | 
         props = resolve(resource["Properties"], refs)
         name = props.get("Name", logical_id)
         try:
-            ssm.create_document(Name=name, Content=json.dumps(props["Content"]),
-                                DocumentType=props.get("DocumentType", "Command"), DocumentFormat="JSON")
+            ssm.create_document(
+                Name=name,
+                Content=json.dumps(props["Content"]),
+                DocumentType=props.get("DocumentType", "Command"),
+                DocumentFormat="JSON",
+            )
         except ssm.exceptions.DocumentAlreadyExists:
-            ssm.update_document(Name=name, Content=json.dumps(props["Content"]),
-                                DocumentVersion="$LATEST", DocumentFormat="JSON")
+            ssm.update_document(
+                Name=name,
+                Content=json.dumps(props["Content"]),
+                DocumentVersion="$LATEST",
+                DocumentFormat="JSON",
+            )
         refs[logical_id] = name
     environments = {
         function.binary: {k: str(resolve(v, refs)) for k, v in function.environment.items()}

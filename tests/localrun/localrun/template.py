@@ -33,8 +33,25 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
-for _tag in ["Ref", "Sub", "GetAtt", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or",
-             "FindInMap", "ImportValue", "Base64", "Condition", "GetAZs", "Cidr"]:
+for _tag in [
+    "Ref",
+    "Sub",
+    "GetAtt",
+    "Join",
+    "Select",
+    "Split",
+    "If",
+    "Equals",
+    "Not",
+    "And",
+    "Or",
+    "FindInMap",
+    "ImportValue",
+    "Base64",
+    "Condition",
+    "GetAZs",
+    "Cidr",
+]:
     _Loader.add_constructor(f"!{_tag}", _intrinsic("Ref" if _tag == "Ref" else f"Fn::{_tag}"))
 
 
@@ -52,7 +69,7 @@ class Template:
     body: dict
 
     @classmethod
-    def load(cls, path: Path) -> "Template":
+    def load(cls, path: Path) -> Template:
         return cls(path, yaml.load(path.read_text(), Loader=_Loader))
 
     @property
@@ -66,8 +83,9 @@ class Template:
         return {k: v for k, v in self.resources.items() if v.get("Type") == resource_type}
 
     def functions(self) -> list[Function]:
-        globals_env = (self.body.get("Globals", {}).get("Function", {})
-                       .get("Environment", {}).get("Variables", {}))
+        globals_env = (
+            self.body.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+        )
         out = []
         for logical_id, resource in self.of_type("AWS::Serverless::Function").items():
             props = resource.get("Properties", {})
@@ -87,7 +105,7 @@ class Template:
 def resolve(value: Any, refs: dict[str, str]) -> Any:
     """Resolves the intrinsics a local deployment needs: Ref, Sub (with ${X} references) and GetAtt."""
     if isinstance(value, dict) and len(value) == 1:
-        (key, arg), = value.items()
+        ((key, arg),) = value.items()
         if key == "Ref":
             if arg not in refs:
                 raise KeyError(f"template reference {arg!r} has no local value")

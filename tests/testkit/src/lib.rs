@@ -121,6 +121,20 @@ impl LocalAws {
         local
     }
 
+    /// Starts a simulation of a fleet given as JSON (tests that build their own fleets).
+    pub fn start_with(fleet: &Value) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "livesim-fleet-{}-{}.json",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::write(&path, fleet.to_string()).expect("write fleet");
+        let local = Self::start(path.to_str().expect("utf-8 path"));
+        let _ = std::fs::remove_file(path);
+        local
+    }
+
     /// The livesim log so far, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("livesim.log")).unwrap_or_default()
@@ -222,10 +236,50 @@ impl LocalAws {
             .unwrap_or_default()
     }
 
+    /// Events of `detail_type` emitted so far.
+    pub fn events_of(&self, detail_type: &str) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["detail-type"] == detail_type)
+            .collect()
+    }
+
+    /// Sets the simulated clock.
+    pub fn set_clock(&self, now: &str) {
+        self.post("clock", &serde_json::json!({ "now": now }));
+    }
+
     /// Lets the simulated agents answer every pending command.
     pub fn run_agents(&self) -> Value {
         self.post("agents/run", &Value::Object(Default::default()))
     }
+}
+
+/// A fleet file from `tests/fleets/`, to adapt in a test.
+pub fn fleet(name: &str) -> Value {
+    let text = std::fs::read_to_string(root().join("tests/fleets").join(name)).expect("fleet file");
+    serde_json::from_str(&text).expect("fleet JSON")
+}
+
+/// The event the Lambda SQS event source delivers for `events` sent to the install queue.
+pub fn sqs_batch(events: &[Value]) -> Value {
+    let records: Vec<Value> = events
+        .iter()
+        .enumerate()
+        .map(|(n, event)| {
+            serde_json::json!({
+                "messageId": format!("msg-{n:04}-{}", event["id"].as_str().unwrap_or("")),
+                "receiptHandle": format!("handle-{n}"),
+                "body": event.to_string(),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:livepatch-autopilot-install",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
 }
 
 /// Reads one HTTP response, by its `Content-Length` when it has one: the connection may outlive it.

@@ -1,0 +1,391 @@
+//! `install` against the simulated fleet: compliance changes in, installs with NoReboot out.
+
+use std::collections::BTreeMap;
+
+use install::{handle, Clients, InstallOutcome, Settings};
+use livepatch_shared::config::Env;
+use livepatch_testkit::{fleet, sqs_batch, LocalAws};
+use serde_json::{json, Value};
+
+const NON_COMPLIANT: &str = "Configuration Compliance State Change";
+
+fn clients(aws: &LocalAws) -> Clients {
+    let sdk = aws.sdk_config();
+    Clients {
+        ssm: aws_sdk_ssm::Client::new(&sdk),
+        sns: aws_sdk_sns::Client::new(&sdk),
+    }
+}
+
+fn settings(aws: &LocalAws) -> Settings {
+    Settings::from_env(&Env(aws.env_lookup("install", &[]))).expect("deployed settings are valid")
+}
+
+fn scheduled(id: &str, time: &str) -> Value {
+    let mut event: Value =
+        serde_json::from_str(include_str!("../../../events/scheduled-scan.json")).unwrap();
+    event["id"] = json!(id);
+    event["time"] = json!(time);
+    event
+}
+
+/// Runs the product's own scan at `time` and lets the agents answer; returns the non-compliance events.
+async fn scan(aws: &LocalAws, id: &str, time: &str) -> Vec<Value> {
+    aws.set_clock(time);
+    let before = aws.events().len();
+    let sdk = aws.sdk_config();
+    let scan_clients = scan::Clients {
+        ssm: aws_sdk_ssm::Client::new(&sdk),
+        sns: aws_sdk_sns::Client::new(&sdk),
+    };
+    let settings = scan::Settings::from_env(&Env(aws.env_lookup("scan", &[]))).unwrap();
+    scan::handle(&scan_clients, &settings, &scheduled(id, time))
+        .await
+        .unwrap();
+    aws.run_agents();
+    aws.events()
+        .into_iter()
+        .skip(before)
+        .filter(|e| {
+            e["detail-type"] == NON_COMPLIANT && e["detail"]["compliance-status"] == "non_compliant"
+        })
+        .collect()
+}
+
+fn installs(aws: &LocalAws) -> Vec<Value> {
+    aws.commands()
+        .into_iter()
+        .filter(|c| {
+            c["document_name"] == "AWS-RunPatchBaseline"
+                && c["parameters"]["Operation"] == json!(["Install"])
+        })
+        .collect()
+}
+
+fn instance_ids(command: &Value) -> Vec<String> {
+    command["instance_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A fleet of `count` AL2 5.10 instances with live patching on, from the small fleet's catalogue.
+fn many(count: usize) -> Value {
+    let mut fleet = fleet("small.json");
+    let template = fleet["instances"][0].clone();
+    fleet["instances"] = (0..count)
+        .map(|n| {
+            let mut instance = template.clone();
+            instance["id"] = json!(format!("i-{:017x}", 0x100 + n));
+            instance["name"] = json!(format!("web-{n}"));
+            instance["tags"] = json!({"Name": format!("web-{n}")});
+            instance
+        })
+        .collect();
+    fleet
+}
+
+async fn deliver(aws: &LocalAws, events: &[Value]) -> Vec<InstallOutcome> {
+    let (clients, settings) = (clients(aws), settings(aws));
+    let mut outcomes = Vec::new();
+    for batch in events.chunks(50) {
+        outcomes.push(
+            handle(&clients, &settings, &sqs_batch(batch))
+                .await
+                .unwrap(),
+        );
+    }
+    outcomes
+}
+
+async fn one_instance_gets_one_install_and_its_patches_load(spelling: &str) {
+    let mut small = fleet("small.json");
+    small["state_spelling"] = json!(spelling);
+    let aws = LocalAws::start_with(&small);
+    let events = scan(
+        &aws,
+        "11111111-0000-4000-8000-000000000001",
+        "2026-12-03T01:00:00Z",
+    )
+    .await;
+    let web = events
+        .iter()
+        .find(|e| e["detail"]["resource-id"] == "i-0a1b2c3d4e5f60001")
+        .expect("web-1 turns non-compliant");
+
+    let outcome = &deliver(&aws, std::slice::from_ref(web)).await[0];
+    assert!(outcome.batch_item_failures.is_empty());
+    let sent = installs(&aws);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(instance_ids(&sent[0]), ["i-0a1b2c3d4e5f60001"]);
+    assert_eq!(sent[0]["parameters"]["RebootOption"], json!(["NoReboot"]));
+    assert_eq!(
+        sent[0]["parameters"]["SnapshotId"],
+        json!([outcome.snapshot_id])
+    );
+    assert_eq!(
+        outcome.installing[0].patches,
+        ["kernel-livepatch-5.10.227-219.884.x86_64:0:1.0-2.amzn2"]
+    );
+
+    aws.run_agents();
+    let instance = aws.get("instances/i-0a1b2c3d4e5f60001");
+    let installed = instance["livepatch"]["installed_modules"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(installed, 2, "{instance:#}");
+    assert_eq!(
+        instance["livepatch"]["loaded_modules"],
+        instance["livepatch"]["installed_modules"]
+    );
+    let note = aws.notifications().last().unwrap()["notification"].clone();
+    assert_eq!(
+        note["subject"],
+        "[livepatch-autopilot] Installing live patches on 1 instances"
+    );
+}
+
+#[tokio::test]
+async fn a_non_compliant_instance_gets_one_no_reboot_install_and_its_live_patches_load() {
+    one_instance_gets_one_install_and_its_patches_load("documentation").await;
+}
+
+#[tokio::test]
+async fn patch_states_in_the_api_spelling_work_the_same() {
+    one_instance_gets_one_install_and_its_patches_load("api").await;
+}
+
+#[tokio::test]
+async fn a_hundred_and_twenty_non_compliant_instances_take_exactly_three_sends() {
+    let aws = LocalAws::start_with(&many(120));
+    let events = scan(
+        &aws,
+        "11111111-0000-4000-8000-000000000002",
+        "2026-12-03T01:00:00Z",
+    )
+    .await;
+    assert_eq!(events.len(), 120);
+    let outcomes = deliver(&aws, &events).await;
+    assert_eq!(outcomes.len(), 3);
+    let sent = installs(&aws);
+    assert_eq!(sent.len(), 3);
+    let sizes: Vec<usize> = sent.iter().map(|c| instance_ids(c).len()).collect();
+    assert_eq!(sizes, [50, 50, 20]);
+}
+
+#[tokio::test]
+async fn the_same_events_delivered_three_times_in_any_order_install_each_instance_once() {
+    let aws = LocalAws::start_with(&many(30));
+    let events = scan(
+        &aws,
+        "11111111-0000-4000-8000-000000000003",
+        "2026-12-03T01:00:00Z",
+    )
+    .await;
+    assert_eq!(events.len(), 30);
+    let mut tripled: Vec<Value> = events
+        .iter()
+        .chain(&events)
+        .chain(&events)
+        .cloned()
+        .collect();
+    // A fixed shuffle, so a failure reproduces.
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    for i in (1..tripled.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        tripled.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+    deliver(&aws, &tripled).await;
+    aws.run_agents();
+    // A late redelivery after the installs finished changes nothing either.
+    deliver(&aws, &events[..10]).await;
+
+    let mut per_instance: BTreeMap<String, usize> = BTreeMap::new();
+    for command in installs(&aws) {
+        for id in instance_ids(&command) {
+            *per_instance.entry(id).or_default() += 1;
+        }
+    }
+    assert_eq!(per_instance.len(), 30);
+    assert!(per_instance.values().all(|&n| n == 1), "{per_instance:?}");
+}
+
+#[tokio::test]
+async fn a_failing_install_is_retried_by_the_sweep_then_reported_stuck() {
+    let aws = LocalAws::start("small.json");
+    let events = scan(
+        &aws,
+        "11111111-0000-4000-8000-000000000004",
+        "2026-12-03T01:00:00Z",
+    )
+    .await;
+    let web = events
+        .iter()
+        .find(|e| e["detail"]["resource-id"] == "i-0a1b2c3d4e5f60001")
+        .unwrap()
+        .clone();
+    aws.post(
+        "instances/i-0a1b2c3d4e5f60001",
+        &json!({"failure": "yum_lock"}),
+    );
+    let (clients, settings) = (clients(&aws), settings(&aws));
+
+    handle(&clients, &settings, &sqs_batch(&[web]))
+        .await
+        .unwrap();
+    aws.run_agents();
+    let web_installs = |aws: &LocalAws| {
+        installs(aws)
+            .iter()
+            .filter(|c| instance_ids(c).contains(&"i-0a1b2c3d4e5f60001".to_owned()))
+            .count()
+    };
+    assert_eq!(web_installs(&aws), 1);
+
+    for (n, time) in ["2026-12-03T03:00:00Z", "2026-12-03T05:00:00Z"]
+        .iter()
+        .enumerate()
+    {
+        aws.set_clock(time);
+        let outcome = handle(&clients, &settings, &scheduled(&format!("sweep-{n}"), time))
+            .await
+            .unwrap();
+        assert!(
+            outcome
+                .installing
+                .iter()
+                .any(|i| i.instance_id == "i-0a1b2c3d4e5f60001"),
+            "{outcome:?}"
+        );
+        aws.run_agents();
+    }
+    assert_eq!(web_installs(&aws), 3);
+
+    aws.set_clock("2026-12-03T07:00:00Z");
+    let outcome = handle(
+        &clients,
+        &settings,
+        &scheduled("sweep-3", "2026-12-03T07:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(web_installs(&aws), 3, "no fourth attempt");
+    assert_eq!(outcome.stuck.len(), 1);
+    assert_eq!(outcome.stuck[0].instance_id, "i-0a1b2c3d4e5f60001");
+    assert_eq!(outcome.stuck[0].failures, 3);
+    let note = aws.notifications().last().unwrap()["notification"].clone();
+    assert!(
+        note["subject"].as_str().unwrap().contains("1 stuck"),
+        "{note:#}"
+    );
+    let email = note["message_by_protocol"]["email"].as_str().unwrap();
+    assert!(
+        email.contains("i-0a1b2c3d4e5f60001: 3 failed attempts"),
+        "{email}"
+    );
+    assert!(email.contains("aws ssm get-command-invocation"), "{email}");
+}
+
+#[tokio::test]
+async fn bad_records_are_skipped_with_reasons_and_the_rest_of_the_batch_proceeds() {
+    let aws = LocalAws::start("demo.json");
+    let good = scan(
+        &aws,
+        "11111111-0000-4000-8000-000000000005",
+        "2026-12-03T01:00:00Z",
+    )
+    .await
+    .into_iter()
+    .find(|e| e["detail"]["resource-id"] == "i-0f3a9c2e41b7d5a03")
+    .unwrap();
+    let with_id = |id: &str| {
+        let mut e = good.clone();
+        e["detail"]["resource-id"] = json!(id);
+        e
+    };
+    let mut wrong_kind = good.clone();
+    wrong_kind["detail-type"] = json!("EC2 Command Status-change Notification");
+    let mut batch = sqs_batch(&[
+        good.clone(),
+        wrong_kind,
+        with_id("i-xyz"),
+        with_id("i-0000000000000dead"),
+        with_id("i-0f3a9c2e41b7d5a09"),
+        with_id("i-0f3a9c2e41b7d5a0b"),
+    ]);
+    batch["Records"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"messageId": "not-json", "body": "{oops"}));
+    let outcome = handle(&clients(&aws), &settings(&aws), &batch)
+        .await
+        .unwrap();
+
+    assert!(outcome.batch_item_failures.is_empty());
+    assert_eq!(outcome.installing.len(), 1);
+    assert_eq!(outcome.installing[0].instance_id, "i-0f3a9c2e41b7d5a03");
+    assert_eq!(instance_ids(&installs(&aws)[0]), ["i-0f3a9c2e41b7d5a03"]);
+    let reasons: Vec<String> = outcome.skipped.iter().map(|s| s.reason.clone()).collect();
+    assert_eq!(reasons.len(), 6, "{reasons:#?}");
+    for expected in [
+        "expects \"Configuration Compliance State Change\"",
+        "\"i-xyz\"",
+        "body is not JSON",
+        "not Amazon Linux (Ubuntu 22.04)",
+        "not registered with Systems Manager",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r.contains(expected)),
+            "no reason with {expected:?} in {reasons:#?}"
+        );
+    }
+    assert_eq!(
+        outcome
+            .skipped
+            .iter()
+            .filter(|s| s.reason.contains("not registered"))
+            .count(),
+        2,
+        "the unknown id and the stopped instance"
+    );
+}
+
+#[tokio::test]
+async fn a_send_that_keeps_failing_returns_its_records_to_the_queue() {
+    let aws = LocalAws::start("small.json");
+    let events = scan(
+        &aws,
+        "11111111-0000-4000-8000-000000000006",
+        "2026-12-03T01:00:00Z",
+    )
+    .await;
+    aws.post(
+        "faults",
+        &json!({"operation": "SendCommand", "error": "ThrottlingException", "count": 10}),
+    );
+    let batch = sqs_batch(&events);
+    let outcome = handle(&clients(&aws), &settings(&aws), &batch)
+        .await
+        .unwrap();
+    let expected: Vec<String> = batch["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["messageId"].as_str().unwrap().to_owned())
+        .collect();
+    let failed: Vec<String> = outcome
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, expected);
+    assert!(
+        installs(&aws).iter().all(|c| c.get("error").is_some()),
+        "only refused sends were recorded"
+    );
+}

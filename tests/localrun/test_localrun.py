@@ -1,0 +1,102 @@
+"""The local runner's wiring (read from template.yaml) and the real binaries behind the Runtime API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from localrun import router
+from localrun.runtime_api import LambdaFunction
+from localrun.stack import ROOT, LocalAws, deploy
+from localrun.template import Template
+
+EVENTS = ROOT / "events"
+BIN = ROOT / "target" / "debug"
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return Template.load(ROOT / "template.yaml")
+
+
+def sample(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+def test_a_non_compliant_event_reaches_install_through_the_queue(template):
+    assert router.routes(template, sample("compliance-non-compliant.json")) == [
+        router.Route("install", "InstallQueue")
+    ]
+
+
+def test_the_upper_case_spelling_ssm_never_sends_matches_nothing(template):
+    event = sample("compliance-non-compliant.json")
+    event["detail"]["compliance-status"] = "NON_COMPLIANT"
+    assert router.routes(template, event) == []
+
+
+def test_compliant_and_other_compliance_types_are_not_routed(template):
+    for field, value in [("compliance-status", "compliant"), ("compliance-type", "Association")]:
+        event = sample("compliance-non-compliant.json")
+        event["detail"][field] = value
+        assert router.routes(template, event) == [], field
+
+
+def test_every_queued_sample_record_is_an_event_the_rule_routes(template):
+    for record in sample("sqs-compliance-batch.json")["Records"]:
+        assert router.routes(template, json.loads(record["body"])) == [
+            router.Route("install", "InstallQueue")
+        ]
+
+
+def test_every_schedule_names_a_function_the_workspace_builds(template):
+    binaries = {binary for binary, _ in router.scheduled(template)}
+    assert binaries == {"scan", "install"}
+    for binary in binaries:
+        assert (ROOT / "functions" / binary / "Cargo.toml").exists()
+
+
+@pytest.fixture
+def local_aws():
+    aws = LocalAws(ROOT / "tests" / "fleets" / "small.json")
+    yield aws
+    aws.close()
+
+
+def start(aws: LocalAws, template: Template, binary: str, drop: str | None = None, log: Path | None = None):
+    if not (BIN / binary).exists():
+        pytest.skip(f"{BIN / binary} is not built (cargo build --bins)")
+    env = {**deploy(aws.client, template).environments[binary], **aws.sdk_env()}
+    if drop:
+        env[drop] = ""
+    return LambdaFunction(binary, str(BIN / binary), env, timeout_s=60, log_path=str(log) if log else None)
+
+
+def test_a_payload_that_is_not_json_fails_the_invocation_and_writes_nothing(local_aws, template):
+    function = start(local_aws, template, "scan")
+    try:
+        result = function.invoke(b"this is not json")
+        assert not result.ok
+        assert "deserial" in result.error_message.lower() or "json" in result.error_message.lower()
+        result = function.invoke({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
+        assert not result.ok
+        assert 'lacks the required field "id"' in result.error_message
+        # The function is still serving after refusals, and its good invocation works.
+        assert function.invoke(sample("scheduled-scan.json")).ok
+    finally:
+        function.close()
+    commands = local_aws.control("GET", "commands")["commands"]
+    assert len(commands) == 2, "only the good event sent commands"
+
+
+def test_a_missing_setting_stops_the_function_before_any_event(local_aws, template, tmp_path):
+    log = tmp_path / "scan.log"
+    function = start(local_aws, template, "scan", drop="NOTIFY_TOPIC_ARN", log=log)
+    try:
+        result = function.invoke(sample("scheduled-scan.json"))
+    finally:
+        function.close()
+    assert not result.ok
+    assert "setting NOTIFY_TOPIC_ARN: is required but not set" in log.read_text()
+    assert local_aws.control("GET", "commands")["commands"] == []
