@@ -84,6 +84,25 @@ pub enum InstallError {
     Gather(AwsError),
 }
 
+impl InstallError {
+    /// The Lambda `errorType`: what kind of failure, for alarms and log queries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Event(_) => "RefusedEvent",
+            Self::Gather(_) => "FleetUnreadable",
+        }
+    }
+}
+
+impl From<InstallError> for lambda_runtime::Diagnostic {
+    fn from(err: InstallError) -> Self {
+        Self {
+            error_type: err.kind().to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
 /// The invocation's result. `batchItemFailures` is what the SQS event source reads: those records
 /// come back later (and end in the dead-letter queue if they keep failing); the rest are done.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]

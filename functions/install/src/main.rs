@@ -1,7 +1,7 @@
 //! Lambda entry point: settings and clients once per cold start, then one `handle` per event.
 
 use install::{handle, Clients, Settings};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use livepatch_shared::{aws, config};
 use serde_json::Value;
 
@@ -19,10 +19,11 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (clients, settings) = (&clients, &settings);
         async move {
-            let outcome = handle(clients, settings, &event.payload).await.inspect_err(|e| {
+            let outcome = handle(clients, settings, &event.payload).await.map_err(|e| {
                 tracing::error!(request_id = %event.context.request_id, error = %e, "invocation failed");
+                Diagnostic::from(e)
             })?;
-            Ok::<Value, Error>(serde_json::to_value(outcome)?)
+            serde_json::to_value(outcome).map_err(|e| Diagnostic::from(e.to_string()))
         }
     }))
     .await

@@ -59,6 +59,26 @@ pub enum ScanError {
     Notify(AwsError),
 }
 
+impl ScanError {
+    /// The Lambda `errorType`: what kind of failure, for alarms and log queries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Event(_) => "RefusedEvent",
+            Self::Gather(_) => "FleetUnreadable",
+            Self::Notify(_) => "SummaryNotPublished",
+        }
+    }
+}
+
+impl From<ScanError> for lambda_runtime::Diagnostic {
+    fn from(err: ScanError) -> Self {
+        Self {
+            error_type: err.kind().to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
 /// The invocation's result: what was done, skipped and failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct ScanOutcome {
