@@ -598,3 +598,20 @@ def test_other_services_are_plain_moto_on_the_same_port(sim: SimServer) -> None:
         },
     )
     assert scheduler.get_schedule(Name="daily-scan")["ScheduleExpression"] == "cron(0 3 * * ? *)"
+
+
+def test_facts_collected_seeds_inventory_of_an_instance_that_stopped_since(sim: SimServer, ssm: Any) -> None:
+    fleet = load_fleet("demo.json")
+    seeded = [i["id"] for i in fleet["instances"] if "facts_collected" in i]
+    assert seeded == ["i-0f3a9c2e41b7d5a0b"], "the stopped instance was scanned before it stopped"
+    sim.post("/_sim/fleet", fleet)
+    inventory = ssm.get_inventory(ResultAttributes=[{"TypeName": "Custom:KernelLivePatch"}])
+    with_facts = {
+        entity["Id"]: entity["Data"]["Custom:KernelLivePatch"]
+        for entity in inventory["Entities"]
+        if entity.get("Data", {}).get("Custom:KernelLivePatch", {}).get("Content")
+    }
+    assert sorted(with_facts) == seeded
+    assert all(item["CaptureTime"] == "2026-11-26T01:00:00Z" for item in with_facts.values())
+    unseeded = ssm.list_inventory_entries(InstanceId="i-0f3a9c2e41b7d5a01", TypeName="Custom:KernelLivePatch")
+    assert unseeded["Entries"] == []

@@ -88,6 +88,10 @@ async fn scan_and_facts_reach_every_online_amazon_linux_instance_and_one_summary
                 "not Amazon Linux (Ubuntu 22.04)".to_owned()
             ),
             (
+                "i-0f3a9c2e41b7d5a0b".to_owned(),
+                "not registered with Systems Manager now (stopped, terminated, or agent stopped); kernel facts are from an earlier scan".to_owned()
+            ),
+            (
                 "i-0f3a9c2e41b7d5a0d".to_owned(),
                 "SSM agent not reachable (ping status ConnectionLost)".to_owned()
             ),
@@ -117,6 +121,7 @@ async fn scan_and_facts_reach_every_online_amazon_linux_instance_and_one_summary
         facts["command_id"].as_str().unwrap(),
         "i-0f3a9c2e41b7d5a09: not Amazon Linux (Ubuntu 22.04)",
         "i-0f3a9c2e41b7d5a0d: SSM agent not reachable",
+        "i-0f3a9c2e41b7d5a0b: not registered with Systems Manager now",
     ] {
         assert!(
             email.contains(expected),

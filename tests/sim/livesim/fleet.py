@@ -224,6 +224,7 @@ _INSTANCE_FIELDS = (
     "livepatch",
     "packages",
     "pending_kernel",
+    "facts_collected",
 )
 
 
@@ -276,6 +277,7 @@ def _host(item: Any, path: str, index: int, catalog: Catalog, now: datetime) -> 
         iam_role="SSMServiceRole" if instance_id.startswith("mi-") else "",
     )
     host.pending_kernel_at = booted if host.pending_kernel else None
+    host.facts_collected = fields.time("facts_collected")
     _apply_livepatch_state(host, fields)
     return host
 

@@ -53,6 +53,8 @@ class Host:
     compliance: tuple[str, str] | None = None  # last (status, severity) reported by an event
     registered: datetime | None = None
     iam_role: str = ""
+    #: When an earlier run of the kernel facts document stored this instance's inventory, if ever.
+    facts_collected: datetime | None = None
 
     # -- what SSM sees --------------------------------------------------------
     @property

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from . import events
+from . import events, facts
 from .agent import Agent
 from .commands import Command, Invocation
 from .fleet import Fleet
@@ -59,6 +59,9 @@ class Simulation:
             self.notifications = RecordLog("notification")
             self.faults: dict[str, Fault] = {}
             self.auto_run = False
+            for host in fleet.hosts.values():
+                if host.facts_collected is not None:
+                    self.put_inventory(host.id, [facts.inventory_item(host, host.facts_collected)])
 
     # -- who is there -------------------------------------------------------------
     def serves(self, account: str, region: str) -> bool:
