@@ -110,6 +110,8 @@ impl From<InstallError> for lambda_runtime::Diagnostic {
 pub struct InstallOutcome {
     pub batch_item_failures: Vec<BatchItemFailure>,
     pub trigger: String,
+    /// Names this invocation's work: in the install comments, the snapshot id and the message id.
+    pub run: String,
     pub dry_run: bool,
     pub snapshot_id: String,
     pub installing: Vec<Installing>,
@@ -130,7 +132,10 @@ pub struct BatchItemFailure {
 pub struct Installing {
     pub instance_id: String,
     pub command_id: Option<String>,
-    pub patches: Vec<String>,
+    /// The missing live patches: they load without a reboot.
+    pub live_patches: Vec<String>,
+    /// Other approved missing patches the same install brings; they wait for a reboot.
+    pub other_patches: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -159,21 +164,33 @@ pub struct Stuck {
 pub struct Failed {
     pub instance_ids: Vec<String>,
     pub error: String,
+    /// Whether the work comes back (SQS redelivery, or the next sweep).
+    pub retried: bool,
 }
 
-/// Handles an SQS batch of compliance changes or a scheduled sweep.
+/// Handles an SQS batch of compliance changes, a single compliance change delivered directly
+/// (a rule targeting the function, or `cargo lambda invoke` with a sample), or a scheduled sweep.
 pub async fn handle(
     clients: &Clients,
     settings: &Settings,
     raw: &Value,
 ) -> Result<InstallOutcome, InstallError> {
-    match events::as_queue_batch(raw) {
-        Some(records) => handle_batch(clients, settings, records?).await,
-        None => {
-            let event = events::parse_scheduled(raw)?;
-            sweep(clients, settings, &event.id, event.time).await
-        }
+    if let Some(records) = events::as_queue_batch(raw) {
+        return handle_batch(clients, settings, records?).await;
     }
+    if raw.get("detail-type").and_then(Value::as_str) == Some(events::COMPLIANCE_CHANGE) {
+        let record = events::QueueRecord {
+            message_id: raw
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("direct")
+                .to_owned(),
+            body: Some(raw.to_string()),
+        };
+        return handle_batch(clients, settings, vec![record]).await;
+    }
+    let event = events::parse_scheduled(raw)?;
+    sweep(clients, settings, &event.id, event.time).await
 }
 
 async fn handle_batch(
@@ -188,8 +205,14 @@ async fn handle_batch(
     let mut records_of: BTreeMap<InstanceId, Vec<String>> = BTreeMap::new();
     let mut now: Option<Timestamp> = None;
     for record in &records {
-        let parsed = serde_json::from_str::<Value>(&record.body)
-            .map_err(|e| EventError::Malformed(format!("body is not JSON: {e}")))
+        let parsed = record
+            .body
+            .as_deref()
+            .ok_or(EventError::MissingField("body"))
+            .and_then(|body| {
+                serde_json::from_str::<Value>(body)
+                    .map_err(|e| EventError::Malformed(format!("body is not JSON: {e}")))
+            })
             .and_then(|body| events::parse_patch_non_compliance(&body));
         match parsed {
             Ok(event) => {
@@ -211,10 +234,15 @@ async fn handle_batch(
         }
     }
     let Some(now) = now else {
+        // Nothing valid to act on; still say what was refused.
+        let now = Timestamp::now();
+        outcome.run = format!("queue {}", now.strftime("%Y-%m-%dT%H:%M:%SZ"));
+        finish(clients, settings, &mut outcome, now).await;
         return Ok(outcome);
     };
     let ids: Vec<InstanceId> = records_of.keys().cloned().collect();
     let run = format!("queue {}", now.strftime("%Y-%m-%dT%H:%M:%SZ"));
+    outcome.run = run.clone();
     let result = decide_and_act(clients, settings, &ids, now, &run, &mut outcome).await;
     // Instances whose install could not be read or sent: their records come back through SQS.
     let retry: BTreeSet<String> = match result {
@@ -255,6 +283,7 @@ async fn sweep(
         .await
         .map_err(InstallError::Gather)?;
     let run = format!("sweep {event_id}");
+    outcome.run = run.clone();
     let retry = decide_and_act(clients, settings, &candidates, now, &run, &mut outcome)
         .await
         .map_err(InstallError::Gather)?;
@@ -284,14 +313,23 @@ async fn decide_and_act(
         .map(|i| (i.id.clone(), i))
         .collect();
     let opted_out = ssm::instances_with_tag_key(&clients.ssm, &settings.opt_out_tag).await?;
+    // Compliance changes arrive for every instance in the account; only those in scope are touched.
+    let scope: Option<BTreeSet<InstanceId>> = if settings.target_tags.is_empty() {
+        None
+    } else {
+        let (in_scope, _) = ssm::managed_instances(&clients.ssm, &settings.target_tags).await?;
+        Some(in_scope.into_iter().map(|i| i.id).collect())
+    };
     let since = now - settings.install.retry_window;
     let gathered: Vec<(InstanceId, Result<InstallFacts, AwsError>)> =
         stream::iter(ids.iter().cloned())
             .map(|id| {
                 let instance = registered.get(&id).cloned();
                 let opted_out = opted_out.contains(&id);
+                let in_scope = scope.as_ref().is_none_or(|scope| scope.contains(&id));
                 async move {
-                    let facts = gather_one(&clients.ssm, &id, instance, opted_out, since).await;
+                    let facts =
+                        gather_one(&clients.ssm, &id, instance, in_scope, opted_out, since).await;
                     (id, facts)
                 }
             })
@@ -300,7 +338,7 @@ async fn decide_and_act(
             .await;
 
     let mut retry = Vec::new();
-    let mut to_install: BTreeMap<InstanceId, Vec<String>> = BTreeMap::new();
+    let mut to_install: BTreeMap<InstanceId, (Vec<String>, Vec<String>)> = BTreeMap::new();
     for (id, facts) in gathered {
         let facts = match facts {
             Ok(facts) => facts,
@@ -309,15 +347,19 @@ async fn decide_and_act(
                 outcome.failed.push(Failed {
                     instance_ids: vec![id.to_string()],
                     error: err.to_string(),
+                    retried: true,
                 });
                 retry.push(id);
                 continue;
             }
         };
         match decide_install(&facts, &settings.install, now) {
-            InstallDecision::Install { patches } => {
-                tracing::info!(instance_id = %id, patches = ?patches, "install");
-                to_install.insert(id, patches);
+            InstallDecision::Install {
+                live_patches,
+                other,
+            } => {
+                tracing::info!(instance_id = %id, live_patches = ?live_patches, other = ?other, "install");
+                to_install.insert(id, (live_patches, other));
             }
             InstallDecision::Skip(reason) => {
                 tracing::info!(instance_id = %id, reason = %reason, "skipped");
@@ -359,19 +401,25 @@ async fn decide_and_act(
             match part.result {
                 Ok(command_id) => outcome
                     .installing
-                    .extend(part.instance_ids.iter().map(|id| Installing {
-                        instance_id: id.to_string(),
-                        command_id: (!command_id.is_empty()).then(|| command_id.clone()),
-                        patches: to_install[id].clone(),
+                    .extend(part.instance_ids.iter().map(|id| {
+                        let (live_patches, other_patches) = to_install[id].clone();
+                        Installing {
+                            instance_id: id.to_string(),
+                            command_id: (!command_id.is_empty()).then(|| command_id.clone()),
+                            live_patches,
+                            other_patches,
+                        }
                     })),
                 Err(err) => {
                     tracing::error!(instances = ?part.instance_ids, error = %err, "install not sent");
+                    // An id SSM refuses will not become valid by retrying the record.
+                    let retried = err.code.as_deref() != Some("InvalidInstanceId");
                     outcome.failed.push(Failed {
                         instance_ids: part.instance_ids.iter().map(ToString::to_string).collect(),
                         error: err.to_string(),
+                        retried,
                     });
-                    // An id SSM refuses will not become valid by retrying the record.
-                    if err.code.as_deref() != Some("InvalidInstanceId") {
+                    if retried {
                         retry.extend(part.instance_ids);
                     }
                 }
@@ -385,18 +433,20 @@ async fn gather_one(
     ssm_client: &aws_sdk_ssm::Client,
     id: &InstanceId,
     instance: Option<livepatch_shared::domain::fleet::ManagedInstance>,
+    in_scope: bool,
     opted_out: bool,
     since: Timestamp,
 ) -> Result<InstallFacts, AwsError> {
     let mut facts = InstallFacts {
         instance,
+        in_scope,
         opted_out,
         live_patching: None,
         patches: Vec::new(),
         attempts: Vec::new(),
     };
-    // Unregistered or opted-out instances are decided without reading more.
-    if facts.instance.is_none() || opted_out {
+    // Unregistered, out-of-scope or opted-out instances are decided without reading more.
+    if facts.instance.is_none() || !in_scope || opted_out {
         return Ok(facts);
     }
     facts.live_patching = ssm::kernel_facts(ssm_client, id)
@@ -419,6 +469,7 @@ fn noteworthy(reason: &InstallSkip) -> bool {
     !matches!(
         reason,
         InstallSkip::NothingMissing
+            | InstallSkip::OutOfScope
             | InstallSkip::OnlyPendingReboot
             | InstallSkip::InProgress { .. }
             | InstallSkip::CoolingDown { .. }

@@ -1,5 +1,6 @@
-//! What the install function tells people: only when it installed, found an instance stuck, could
-//! not send, or met an instance it cannot patch. Routine "nothing to do" stays in the log.
+//! What the install function tells people: when it installed, found an instance stuck, could not
+//! send, or (for compliance changes) met an instance it cannot patch. Routine "nothing to do" stays
+//! in the log, and the sweep does not repeat standing skips every few hours.
 
 use jiff::Timestamp;
 use livepatch_shared::notify::{Level, Notification, Section};
@@ -7,54 +8,68 @@ use livepatch_shared::notify::{Level, Notification, Section};
 use crate::InstallOutcome;
 
 pub fn summary(outcome: &InstallOutcome, now: Timestamp) -> Option<Notification> {
-    let noteworthy: Vec<_> = outcome.skipped.iter().filter(|s| s.noteworthy).collect();
-    if outcome.installing.is_empty()
-        && outcome.stuck.is_empty()
-        && outcome.failed.is_empty()
-        && noteworthy.is_empty()
-    {
-        return None;
-    }
-    let verb = if outcome.dry_run {
-        "Would install"
-    } else {
-        "Installing"
-    };
-    let mut title = format!(
-        "{verb} live patches on {} instances",
-        outcome.installing.len()
-    );
-    if !outcome.stuck.is_empty() {
-        title.push_str(&format!("; {} stuck", outcome.stuck.len()));
-    }
-    let summary = format!(
-        "{} (AWS-RunPatchBaseline Install, NoReboot; no reboot happens) after {}: {} installing, {} stuck, {} not sent, {} skipped.",
-        if outcome.dry_run { "Dry run, nothing sent" } else { "Live patch install" },
-        if outcome.trigger == "sweep" { "the scheduled sweep" } else { "compliance changes" },
+    let sweep = outcome.trigger == "sweep";
+    let listed_skips: Vec<_> = outcome
+        .skipped
+        .iter()
+        .filter(|s| s.noteworthy && !sweep)
+        .collect();
+    let (installing, stuck, failed) = (
         outcome.installing.len(),
         outcome.stuck.len(),
         outcome.failed.len(),
+    );
+    if installing == 0 && stuck == 0 && failed == 0 && listed_skips.is_empty() {
+        return None;
+    }
+    let title = match (installing, stuck, failed) {
+        (0, 0, 0) => format!(
+            "{} compliance changes could not be acted on",
+            listed_skips.len()
+        ),
+        (0, 0, _) => format!("Live patch installs not sent for {failed} instances"),
+        (0, _, _) => format!("{stuck} instances stuck: live patch installs keep failing"),
+        _ => {
+            let verb = if outcome.dry_run {
+                "Would install"
+            } else {
+                "Installing"
+            };
+            let mut title = format!("{verb} live patches on {installing} instances");
+            if stuck > 0 {
+                title.push_str(&format!("; {stuck} stuck"));
+            }
+            title
+        }
+    };
+    let routine = outcome.skipped.len() - listed_skips.len();
+    let summary = format!(
+        "{} after {}: {installing} installing, {stuck} stuck, {failed} not sent, {} skipped{}.",
+        if outcome.dry_run {
+            "Dry run, nothing sent (AWS-RunPatchBaseline Install, NoReboot)"
+        } else {
+            "AWS-RunPatchBaseline Install with NoReboot: live patches load now, nothing reboots"
+        },
+        if sweep {
+            "the scheduled sweep"
+        } else {
+            "compliance changes"
+        },
         outcome.skipped.len(),
+        if routine > 0 {
+            format!(" ({routine} with nothing to do now; see the log)")
+        } else {
+            String::new()
+        },
     );
     let mut sections = Vec::new();
-    if !outcome.installing.is_empty() {
+    if installing > 0 {
         sections.push(Section {
             heading: "Installing".into(),
-            lines: outcome
-                .installing
-                .iter()
-                .map(|i| {
-                    format!(
-                        "{}: {} (command {})",
-                        i.instance_id,
-                        i.patches.join(", "),
-                        i.command_id.as_deref().unwrap_or("not sent")
-                    )
-                })
-                .collect(),
+            lines: outcome.installing.iter().map(installing_line).collect(),
         });
     }
-    if !outcome.stuck.is_empty() {
+    if stuck > 0 {
         sections.push(Section {
             heading: "Stuck: install failed repeatedly, no longer retried".into(),
             lines: outcome
@@ -69,20 +84,27 @@ pub fn summary(outcome: &InstallOutcome, now: Timestamp) -> Option<Notification>
                 .collect(),
         });
     }
-    if !outcome.failed.is_empty() {
+    if failed > 0 {
         sections.push(Section {
-            heading: "Not sent (will be retried)".into(),
+            heading: "Not sent".into(),
             lines: outcome
                 .failed
                 .iter()
-                .map(|f| format!("{}: {}", f.instance_ids.join(", "), f.error))
+                .map(|f| {
+                    let again = if f.retried {
+                        "will be retried"
+                    } else {
+                        "not retried"
+                    };
+                    format!("{}: {} ({again})", f.instance_ids.join(", "), f.error)
+                })
                 .collect(),
         });
     }
-    if !noteworthy.is_empty() {
+    if !listed_skips.is_empty() {
         sections.push(Section {
             heading: "Skipped".into(),
-            lines: noteworthy
+            lines: listed_skips
                 .iter()
                 .map(|s| {
                     let who = s
@@ -98,13 +120,23 @@ pub fn summary(outcome: &InstallOutcome, now: Timestamp) -> Option<Notification>
     let mut next_steps = Vec::new();
     for stuck in &outcome.stuck {
         next_steps.push(format!(
-            "Read why: aws ssm get-command-invocation --command-id {} --instance-id {}",
+            "Read why: aws ssm get-command-invocation --command-id {} --instance-id {} --plugin-name PatchLinux",
             stuck.last_command_id, stuck.instance_id
         ));
     }
-    if !outcome.stuck.is_empty() {
+    if stuck > 0 {
         next_steps.push(
-            "Once fixed, the next sweep installs again when the retry window has passed.".into(),
+            "Once fixed, the sweep installs again when the failures leave the retry window.".into(),
+        );
+    }
+    if outcome
+        .installing
+        .iter()
+        .any(|i| !i.other_patches.is_empty())
+    {
+        next_steps.push(
+            "The other approved patches stay InstalledPendingReboot until the instance reboots in a maintenance window."
+                .into(),
         );
     }
     let mut related: Vec<String> = outcome
@@ -114,13 +146,14 @@ pub fn summary(outcome: &InstallOutcome, now: Timestamp) -> Option<Notification>
         .collect();
     related.extend(outcome.stuck.iter().map(|s| s.instance_id.clone()));
     Some(Notification {
-        event_type: if outcome.stuck.is_empty() {
+        id: format!("install-{}", outcome.run.replace(' ', "-")),
+        event_type: if stuck == 0 {
             "install.started"
         } else {
             "install.stuck"
         }
         .into(),
-        level: if !outcome.stuck.is_empty() || !outcome.failed.is_empty() {
+        level: if stuck > 0 || failed > 0 {
             Level::Warning
         } else {
             Level::Info
@@ -133,4 +166,29 @@ pub fn summary(outcome: &InstallOutcome, now: Timestamp) -> Option<Notification>
         thread_id: format!("install-{}", now.strftime("%Y-%m-%d")),
         related_resources: related,
     })
+}
+
+fn installing_line(i: &crate::Installing) -> String {
+    let command = i.command_id.as_deref().unwrap_or("not sent");
+    let mut line = format!(
+        "{}: {} (command {command})",
+        i.instance_id,
+        i.live_patches.join(", ")
+    );
+    if i.live_patches.is_empty() {
+        line = format!("{}: approved patches (command {command})", i.instance_id);
+    }
+    if !i.other_patches.is_empty() {
+        let names: Vec<&str> = i
+            .other_patches
+            .iter()
+            .map(|t| t.split(':').next().unwrap_or(t))
+            .collect();
+        line.push_str(&format!(
+            "; also {} other approved patches, pending a reboot: {}",
+            names.len(),
+            names.join(", ")
+        ));
+    }
+    line
 }

@@ -18,7 +18,12 @@ fn clients(aws: &LocalAws) -> Clients {
 }
 
 fn settings(aws: &LocalAws) -> Settings {
-    Settings::from_env(&Env(aws.env_lookup("install", &[]))).expect("deployed settings are valid")
+    settings_with(aws, &[])
+}
+
+fn settings_with(aws: &LocalAws, overrides: &[(&str, &str)]) -> Settings {
+    Settings::from_env(&Env(aws.env_lookup("install", overrides)))
+        .expect("deployed settings are valid")
 }
 
 fn scheduled(id: &str, time: &str) -> Value {
@@ -126,7 +131,7 @@ async fn one_instance_gets_one_install_and_its_patches_load(spelling: &str) {
         json!([outcome.snapshot_id])
     );
     assert_eq!(
-        outcome.installing[0].patches,
+        outcome.installing[0].live_patches,
         ["kernel-livepatch-5.10.227-219.884.x86_64:0:1.0-2.amzn2"]
     );
 
@@ -279,9 +284,9 @@ async fn a_failing_install_is_retried_by_the_sweep_then_reported_stuck() {
     assert_eq!(outcome.stuck[0].instance_id, "i-0a1b2c3d4e5f60001");
     assert_eq!(outcome.stuck[0].failures, 3);
     let note = aws.notifications().last().unwrap()["notification"].clone();
-    assert!(
-        note["subject"].as_str().unwrap().contains("1 stuck"),
-        "{note:#}"
+    assert_eq!(
+        note["subject"],
+        "[livepatch-autopilot] 1 instances stuck: live patch installs keep failing"
     );
     let email = note["message_by_protocol"]["email"].as_str().unwrap();
     assert!(
@@ -387,5 +392,120 @@ async fn a_send_that_keeps_failing_returns_its_records_to_the_queue() {
     assert!(
         installs(&aws).iter().all(|c| c.get("error").is_some()),
         "only refused sends were recorded"
+    );
+}
+
+#[tokio::test]
+async fn a_redelivery_after_the_install_went_out_sends_no_second_one() {
+    let aws = LocalAws::start("small.json");
+    let events = scan(
+        &aws,
+        "11111111-0000-4000-8000-000000000007",
+        "2026-12-03T01:00:00Z",
+    )
+    .await;
+    let web = events
+        .iter()
+        .find(|e| e["detail"]["resource-id"] == "i-0a1b2c3d4e5f60001")
+        .unwrap()
+        .clone();
+    // SQS delivers after the event's time (batching window): the install is newer than the event.
+    aws.set_clock("2026-12-03T01:00:30Z");
+    deliver(&aws, std::slice::from_ref(&web)).await;
+    aws.set_clock("2026-12-03T01:02:30Z");
+    let again = &deliver(&aws, std::slice::from_ref(&web)).await[0];
+    assert!(again.installing.is_empty(), "{again:?}");
+    assert!(
+        again.skipped[0].reason.contains("is still running"),
+        "{:?}",
+        again.skipped
+    );
+    aws.run_agents();
+    aws.set_clock("2026-12-03T01:10:00Z");
+    let late = &deliver(&aws, std::slice::from_ref(&web)).await[0];
+    assert!(late.installing.is_empty());
+    assert_eq!(
+        late.skipped[0].reason,
+        "no missing patch that the policy installs"
+    );
+    assert_eq!(installs(&aws).len(), 1);
+}
+
+#[tokio::test]
+async fn compliance_changes_outside_the_target_tags_are_left_alone() {
+    let aws = LocalAws::start("small.json");
+    let events = scan(
+        &aws,
+        "11111111-0000-4000-8000-000000000008",
+        "2026-12-03T01:00:00Z",
+    )
+    .await;
+    assert!(events.len() >= 2, "{events:#?}");
+    let settings = settings_with(&aws, &[("TARGET_TAGS", "Environment=staging")]);
+    let outcome = handle(&clients(&aws), &settings, &sqs_batch(&events))
+        .await
+        .unwrap();
+    assert!(
+        outcome
+            .installing
+            .iter()
+            .all(|i| i.instance_id == "i-0a1b2c3d4e5f60003"),
+        "{outcome:?}"
+    );
+    let outside: Vec<&str> = outcome
+        .skipped
+        .iter()
+        .filter(|s| s.reason == "outside the configured target tags")
+        .filter_map(|s| s.instance_id.as_deref())
+        .collect();
+    assert!(outside.contains(&"i-0a1b2c3d4e5f60001"), "{outcome:?}");
+    for command in installs(&aws) {
+        assert_eq!(instance_ids(&command), ["i-0a1b2c3d4e5f60003"]);
+    }
+}
+
+#[tokio::test]
+async fn a_compliance_change_delivered_directly_is_handled_like_a_queued_one() {
+    let aws = LocalAws::start("small.json");
+    let events = scan(
+        &aws,
+        "11111111-0000-4000-8000-000000000009",
+        "2026-12-03T01:00:00Z",
+    )
+    .await;
+    let web = events
+        .iter()
+        .find(|e| e["detail"]["resource-id"] == "i-0a1b2c3d4e5f60001")
+        .unwrap();
+    let outcome = handle(&clients(&aws), &settings(&aws), web).await.unwrap();
+    assert_eq!(outcome.installing.len(), 1);
+    assert_eq!(instance_ids(&installs(&aws)[0]), ["i-0a1b2c3d4e5f60001"]);
+}
+
+#[tokio::test]
+async fn a_batch_of_only_bad_records_is_still_reported() {
+    let aws = LocalAws::start("small.json");
+    let mut batch = sqs_batch(&[json!({"not": "an event"})]);
+    batch["Records"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"messageId": "no-body"}));
+    let outcome = handle(&clients(&aws), &settings(&aws), &batch)
+        .await
+        .unwrap();
+    assert_eq!(outcome.skipped.len(), 2);
+    assert!(
+        outcome
+            .skipped
+            .iter()
+            .any(|s| s.reason.contains("\"body\"")),
+        "{:?}",
+        outcome.skipped
+    );
+    assert!(aws.commands().is_empty());
+    let note = aws.notifications().last().unwrap()["notification"].clone();
+    assert_eq!(
+        note["subject"],
+        "[livepatch-autopilot] 2 compliance changes could not be acted on"
     );
 }

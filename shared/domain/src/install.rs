@@ -130,6 +130,8 @@ pub struct InstallAttempt {
 pub struct InstallFacts {
     /// `None`: Systems Manager does not list it (unknown, stopped, or unmanaged).
     pub instance: Option<ManagedInstance>,
+    /// Matches the configured target tags (always, when none are configured).
+    pub in_scope: bool,
     pub opted_out: bool,
     /// From the kernel facts: `None` when no facts were collected yet.
     pub live_patching: Option<bool>,
@@ -154,6 +156,7 @@ pub struct InstallSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InstallSkip {
     NotRegistered,
+    OutOfScope,
     NotAmazonLinux {
         platform: String,
     },
@@ -181,6 +184,7 @@ impl std::fmt::Display for InstallSkip {
             Self::NotRegistered => {
                 f.write_str("not registered with Systems Manager (unknown, stopped, or unmanaged)")
             }
+            Self::OutOfScope => f.write_str("outside the configured target tags"),
             Self::NotAmazonLinux { platform } => write!(f, "not Amazon Linux ({platform})"),
             Self::AgentNotOnline { ping } => {
                 write!(f, "SSM agent not reachable (ping status {ping})")
@@ -207,9 +211,11 @@ impl std::fmt::Display for InstallSkip {
 /// The decision for one instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InstallDecision {
-    /// Send an install; `patches` are the titles it should bring.
+    /// Send an install. `AWS-RunPatchBaseline` installs every approved missing patch: the live
+    /// patches load at once; the `other` packages wait for a reboot (`InstalledPendingReboot`).
     Install {
-        patches: Vec<String>,
+        live_patches: Vec<String>,
+        other: Vec<String>,
     },
     Skip(InstallSkip),
     /// Failed `failures` times in a row: reported, not retried until someone looks.
@@ -229,6 +235,9 @@ pub fn decide_install(
     let Some(instance) = &facts.instance else {
         return Skip(InstallSkip::NotRegistered);
     };
+    if !facts.in_scope {
+        return Skip(InstallSkip::OutOfScope);
+    }
     if facts.opted_out {
         return Skip(InstallSkip::OptedOut);
     }
@@ -250,16 +259,23 @@ pub fn decide_install(
         Some(false) => return Skip(InstallSkip::LivePatchingOff),
         Some(true) => {}
     }
-    let wanted: Vec<String> = facts
+    let (live_patches, other): (Vec<&PatchRecord>, Vec<&PatchRecord>) = facts
         .patches
         .iter()
-        .filter(|p| {
-            p.wanted()
-                && (settings.policy == InstallPolicy::AllApprovedMissing || p.is_live_patch())
-        })
-        .map(|p| p.title.clone())
-        .collect();
-    if wanted.is_empty() {
+        .filter(|p| p.wanted())
+        .partition(|p| p.is_live_patch());
+    let titles = |patches: Vec<&PatchRecord>| {
+        patches
+            .into_iter()
+            .map(|p| p.title.clone())
+            .collect::<Vec<_>>()
+    };
+    let (live_patches, other) = (titles(live_patches), titles(other));
+    let triggered = match settings.policy {
+        InstallPolicy::LivePatches => !live_patches.is_empty(),
+        InstallPolicy::AllApprovedMissing => !live_patches.is_empty() || !other.is_empty(),
+    };
+    if !triggered {
         let pending = facts
             .patches
             .iter()
@@ -270,10 +286,12 @@ pub fn decide_install(
             InstallSkip::NothingMissing
         });
     }
+    // "Now" is the triggering event's time, so the install an earlier delivery of the same event
+    // caused can be newer than it: such attempts count as just made, never as absent.
     let mut attempts: Vec<&InstallAttempt> = facts
         .attempts
         .iter()
-        .filter(|a| a.requested <= now && now.duration_since(a.requested) <= settings.retry_window)
+        .filter(|a| now.duration_since(a.requested) <= settings.retry_window)
         .collect();
     attempts.sort_by_key(|a| std::cmp::Reverse(a.requested));
     if let Some(active) = attempts.iter().find(|a| a.status.is_active()) {
@@ -301,7 +319,10 @@ pub fn decide_install(
             });
         }
     }
-    InstallDecision::Install { patches: wanted }
+    InstallDecision::Install {
+        live_patches,
+        other,
+    }
 }
 
 /// The installs for `instance_ids` (deduplicated, in id order), at most 50 a call, one snapshot.
@@ -382,6 +403,7 @@ mod tests {
                 platform_label: "Amazon Linux 2".into(),
                 computer_name: None,
             }),
+            in_scope: true,
             opted_out: false,
             live_patching: Some(true),
             patches,
@@ -410,7 +432,20 @@ mod tests {
         assert_eq!(
             d,
             InstallDecision::Install {
-                patches: vec!["kernel-livepatch-5.10.102-99.473.x86_64:0:1.0-2.amzn2".into()]
+                live_patches: vec!["kernel-livepatch-5.10.102-99.473.x86_64:0:1.0-2.amzn2".into()],
+                other: vec![],
+            }
+        );
+        // The install also brings the other approved missing patches; the decision says so.
+        let d = decide(&facts(vec![
+            live_patch(PatchState::Missing),
+            package(PatchState::Missing),
+        ]));
+        assert_eq!(
+            d,
+            InstallDecision::Install {
+                live_patches: vec!["kernel-livepatch-5.10.102-99.473.x86_64:0:1.0-2.amzn2".into()],
+                other: vec!["openssl.x86_64:1:1.0.2k-24.amzn2.0.14".into()],
             }
         );
     }
@@ -440,7 +475,8 @@ mod tests {
         assert_eq!(
             decide_install(&f, &all, now()),
             InstallDecision::Install {
-                patches: vec!["openssl.x86_64:1:1.0.2k-24.amzn2.0.14".into()]
+                live_patches: vec![],
+                other: vec!["openssl.x86_64:1:1.0.2k-24.amzn2.0.14".into()],
             }
         );
     }
@@ -506,6 +542,12 @@ mod tests {
             InstallDecision::Skip(InstallSkip::AgentNotOnline {
                 ping: PingStatus::ConnectionLost
             })
+        );
+        let mut outside = base.clone();
+        outside.in_scope = false;
+        assert_eq!(
+            decide(&outside),
+            InstallDecision::Skip(InstallSkip::OutOfScope)
         );
         let mut opted = base.clone();
         opted.opted_out = true;
@@ -574,6 +616,33 @@ mod tests {
         }
         .to_string()
         .contains("c1 (Failed) was sent at 2026-12-03T00:50:00Z"));
+    }
+
+    #[test]
+    fn attempts_made_after_the_triggering_event_block_a_second_install() {
+        let mut f = facts(vec![live_patch(PatchState::Missing)]);
+        let later = |minutes: i64| now() + SignedDuration::from_mins(minutes);
+        for status in [
+            InvocationStatus::Pending,
+            InvocationStatus::Success,
+            InvocationStatus::Failed,
+        ] {
+            f.attempts = vec![InstallAttempt {
+                command_id: "c-after".into(),
+                requested: later(2),
+                status: status.clone(),
+            }];
+            let d = decide(&f);
+            assert!(
+                matches!(
+                    d,
+                    InstallDecision::Skip(
+                        InstallSkip::InProgress { .. } | InstallSkip::CoolingDown { .. }
+                    )
+                ),
+                "{status}: {d:?}"
+            );
+        }
     }
 
     #[test]
