@@ -71,15 +71,27 @@ pub fn parse_envelope<D: DeserializeOwned + serde::Serialize>(
             return Err(EventError::MissingField(field));
         }
     }
-    let found_type = object["detail-type"].as_str().unwrap_or_default();
-    let found_source = object["source"].as_str().unwrap_or_default();
+    let text = |value: &Value| {
+        value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned)
+    };
+    let (found_type, found_source) = (text(&object["detail-type"]), text(&object["source"]));
     if found_type != detail_type || found_source != source {
         return Err(EventError::WrongKind {
-            found: found_type.to_owned(),
-            source_name: found_source.to_owned(),
+            found: found_type,
+            source_name: found_source,
             expected_type: detail_type,
             expected_source: source,
         });
+    }
+    if let Some(time) = object.get("time") {
+        let parsed = time.as_str().map(|t| t.parse::<Timestamp>());
+        if !matches!(parsed, Some(Ok(_))) {
+            return Err(EventError::Malformed(format!(
+                "time {time} is not an RFC 3339 timestamp such as 2026-12-03T01:00:00Z"
+            )));
+        }
     }
     let event: EventBridgeEvent<D> =
         serde_json::from_value(raw.clone()).map_err(|e| EventError::Malformed(e.to_string()))?;
@@ -165,7 +177,8 @@ pub fn parse_patch_non_compliance(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueRecord {
     pub message_id: String,
-    pub body: String,
+    /// `None` for a record without a body: it is refused alone, not with its whole batch.
+    pub body: Option<String>,
 }
 
 /// Returns the records when `raw` is an SQS batch (`{"Records": [...]}` from `aws:sqs`).
@@ -176,13 +189,14 @@ pub fn as_queue_batch(raw: &Value) -> Option<Result<Vec<QueueRecord>, EventError
     Some(
         batch
             .map_err(|e| EventError::Malformed(format!("SQS batch: {e}")))
-            .and_then(|batch| {
+            .map(|batch| {
                 batch
                     .records
                     .into_iter()
-                    .map(|r| match (r.message_id, r.body) {
-                        (Some(message_id), Some(body)) => Ok(QueueRecord { message_id, body }),
-                        _ => Err(EventError::MissingField("Records[].messageId/body")),
+                    .enumerate()
+                    .map(|(n, r)| QueueRecord {
+                        message_id: r.message_id.unwrap_or_else(|| format!("record-{n}")),
+                        body: r.body,
                     })
                     .collect()
             }),
@@ -328,7 +342,7 @@ mod tests {
             serde_json::from_str(include_str!("../../events/sqs-compliance-batch.json")).unwrap();
         let records = as_queue_batch(&batch).unwrap().unwrap();
         assert_eq!(records.len(), 3);
-        let first: Value = serde_json::from_str(&records[0].body).unwrap();
+        let first: Value = serde_json::from_str(records[0].body.as_deref().unwrap()).unwrap();
         assert!(parse_patch_non_compliance(&first).is_ok());
         assert!(as_queue_batch(&scheduled()).is_none());
         assert!(as_queue_batch(&json!({"Records": "nope"}))
@@ -337,12 +351,28 @@ mod tests {
     }
 
     #[test]
+    fn non_string_kinds_are_shown_as_json() {
+        let mut event = scheduled();
+        event["detail-type"] = json!(42);
+        let err = parse_scheduled(&event).unwrap_err().to_string();
+        assert!(err.contains("detail-type \"42\""), "{err}");
+    }
+
+    #[test]
     fn unparsable_time_is_malformed() {
         let mut event = scheduled();
         event["time"] = json!("yesterday");
-        assert!(matches!(
-            parse_scheduled(&event),
-            Err(EventError::Malformed(_))
-        ));
+        let err = parse_scheduled(&event).unwrap_err();
+        assert!(matches!(err, EventError::Malformed(_)));
+        assert!(
+            err.to_string()
+                .contains("time \"yesterday\" is not an RFC 3339 timestamp"),
+            "{err}"
+        );
+        event["time"] = json!("2026-12-03T01:00:00");
+        assert!(parse_scheduled(&event)
+            .unwrap_err()
+            .to_string()
+            .contains("time"));
     }
 }

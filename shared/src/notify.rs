@@ -33,6 +33,8 @@ pub struct Section {
 /// What a function tells people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
+    /// Unique per message (the chat card's `id`): the run or event that caused it.
+    pub id: String,
     /// Machine-readable kind such as `scan.started`; chat `eventType` and the `event_type` attribute.
     pub event_type: String,
     pub level: Level,
@@ -104,7 +106,7 @@ impl Notification {
         json!({
             "version": "1.0",
             "source": "custom",
-            "id": format!("{}:{}", self.event_type, self.thread_id),
+            "id": self.id,
             "content": {
                 "textType": "client-markdown",
                 "title": self.title,
@@ -171,6 +173,7 @@ mod tests {
 
     fn sample() -> Notification {
         Notification {
+            id: "scan-7bf73129".into(),
             event_type: "scan.started".into(),
             level: Level::Info,
             title: "Patch scan started on 3 instances".into(),
@@ -212,6 +215,7 @@ mod tests {
         assert_eq!(card["source"], "custom");
         assert_eq!(card["content"]["textType"], "client-markdown");
         assert_eq!(card["metadata"]["threadId"], "scan-2026-12-03");
+        assert_eq!(card["id"], "scan-7bf73129");
         assert!(card["content"]["description"]
             .as_str()
             .unwrap()

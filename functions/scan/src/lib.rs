@@ -55,8 +55,6 @@ pub enum ScanError {
     Event(#[from] EventError),
     #[error("could not read the fleet: {0}")]
     Gather(AwsError),
-    #[error("commands were sent but the summary could not be published: {0}")]
-    Notify(AwsError),
 }
 
 impl ScanError {
@@ -65,7 +63,6 @@ impl ScanError {
         match self {
             Self::Event(_) => "RefusedEvent",
             Self::Gather(_) => "FleetUnreadable",
-            Self::Notify(_) => "SummaryNotPublished",
         }
     }
 }
@@ -81,6 +78,7 @@ impl From<ScanError> for lambda_runtime::Diagnostic {
 
 /// The invocation's result: what was done, skipped and failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct ScanOutcome {
     pub event_id: String,
     pub dry_run: bool,
@@ -93,15 +91,18 @@ pub struct ScanOutcome {
     pub already_sent: Vec<SentCommand>,
     pub failed: Vec<FailedCommand>,
     pub notification_id: Option<String>,
+    pub notification_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SkippedInstance {
     pub instance_id: String,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SentCommand {
     pub command_id: Option<String>,
     pub document: String,
@@ -109,6 +110,7 @@ pub struct SentCommand {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FailedCommand {
     pub document: String,
     pub instance_ids: Vec<String>,
@@ -177,10 +179,16 @@ pub async fn handle(
     }
 
     let notification = summary(&outcome, &event.time);
-    let message_id = aws::sns::publish(&clients.sns, &settings.topic_arn, &notification)
-        .await
-        .map_err(ScanError::Notify)?;
-    outcome.notification_id = Some(message_id);
+    // The commands went out: a lost summary must not fail the invocation, because its retry would
+    // find the commands sent and stay quiet. The failure is logged and counted for an alarm.
+    let published = aws::sns::publish(&clients.sns, &settings.topic_arn, &notification).await;
+    match &published {
+        Ok(message_id) => outcome.notification_id = Some(message_id.clone()),
+        Err(err) => {
+            tracing::error!(error = %err, "summary not published");
+            outcome.notification_error = Some(err.to_string());
+        }
+    }
     livepatch_shared::telemetry::emit_metrics(
         "scan",
         event.time,
@@ -189,6 +197,7 @@ pub async fn handle(
             ("InstancesSkipped", outcome.skipped.len() as u64),
             ("CommandsSent", outcome.sent.len() as u64),
             ("CommandsFailed", outcome.failed.len() as u64),
+            ("NotificationsFailed", u64::from(published.is_err())),
         ],
     );
     Ok(outcome)
@@ -348,6 +357,7 @@ pub fn summary(outcome: &ScanOutcome, now: &jiff::Timestamp) -> Notification {
         );
     }
     Notification {
+        id: format!("scan-{}", outcome.event_id),
         event_type: "scan.started".into(),
         level: if outcome.failed.is_empty() {
             Level::Info

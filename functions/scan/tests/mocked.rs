@@ -179,7 +179,7 @@ async fn a_malformed_event_causes_no_aws_call_at_all() {
 }
 
 #[tokio::test]
-async fn a_failed_publish_fails_the_invocation_after_the_commands_went_out() {
+async fn a_failed_publish_is_reported_in_the_result_not_as_a_failed_invocation() {
     let send = mock!(aws_sdk_ssm::Client::send_command).then_output(|| {
         SendCommandOutput::builder()
             .command(Command::builder().command_id("cmd").build())
@@ -204,9 +204,18 @@ async fn a_failed_publish_fails_the_invocation_after_the_commands_went_out() {
         )
     });
     let sns = mock_client!(aws_sdk_sns, [&publish]);
-    let err = handle(&Clients { ssm, sns }, &settings(), &event())
+    let outcome = handle(&Clients { ssm, sns }, &settings(), &event())
         .await
-        .unwrap_err();
-    assert!(matches!(err, ScanError::Notify(_)), "{err}");
+        .expect("the commands went out, so the invocation succeeds");
     assert_eq!(send.num_calls(), 2);
+    assert_eq!(outcome.sent.len(), 2);
+    assert!(outcome.notification_id.is_none());
+    assert!(
+        outcome
+            .notification_error
+            .as_deref()
+            .is_some_and(|e| e.contains("AuthorizationError")),
+        "{:?}",
+        outcome.notification_error
+    );
 }

@@ -19,7 +19,7 @@ pub async fn sdk_config(max_attempts: u32) -> aws_config::SdkConfig {
 
 /// An AWS call that failed after the SDK's retries.
 #[derive(Debug, thiserror::Error)]
-#[error("{operation} failed: {message}")]
+#[error("{operation} failed{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
 pub struct AwsError {
     pub operation: &'static str,
     /// The service's error code (`InvalidInstanceId`, `ThrottlingException`...), when it sent one.
