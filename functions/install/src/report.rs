@@ -44,12 +44,7 @@ pub fn summary(outcome: &InstallOutcome, now: Timestamp) -> Option<Notification>
     };
     let routine = outcome.skipped.len() - listed_skips.len();
     let summary = format!(
-        "{} after {}: {installing} installing, {stuck} stuck, {failed} not sent, {} skipped{}.",
-        if outcome.dry_run {
-            "Dry run, nothing sent (AWS-RunPatchBaseline Install, NoReboot)"
-        } else {
-            "AWS-RunPatchBaseline Install with NoReboot: live patches load now, nothing reboots"
-        },
+        "After {}: {installing} installing, {stuck} stuck, {failed} not sent, {} skipped{}. {}",
         if sweep {
             "the scheduled sweep"
         } else {
@@ -60,6 +55,11 @@ pub fn summary(outcome: &InstallOutcome, now: Timestamp) -> Option<Notification>
             format!(" ({routine} with nothing to do now; see the log)")
         } else {
             String::new()
+        },
+        if outcome.dry_run {
+            "Dry run: nothing was sent."
+        } else {
+            "Installs run AWS-RunPatchBaseline with NoReboot: live patches load now and nothing reboots."
         },
     );
     let mut sections = Vec::new();
