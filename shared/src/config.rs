@@ -25,8 +25,11 @@ impl ConfigError {
 /// Reads settings through a lookup (the process environment in Lambda, a map in tests).
 pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
 
+/// Looks a variable up in the process environment.
+pub type Lookup = fn(&str) -> Option<String>;
+
 /// The process environment.
-pub fn process_env() -> Env<impl Fn(&str) -> Option<String>> {
+pub fn process_env() -> Env<Lookup> {
     Env(|name: &str| std::env::var(name).ok())
 }
 

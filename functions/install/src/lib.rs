@@ -19,6 +19,8 @@ use livepatch_shared::domain::install::{
 use livepatch_shared::domain::scan::RUN_PATCH_BASELINE;
 use livepatch_shared::domain::InstanceId;
 use livepatch_shared::events::{self, EventError};
+use livepatch_shared::function::Failure;
+pub use livepatch_shared::Clients;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -68,13 +70,6 @@ impl Settings {
     }
 }
 
-/// The AWS clients, built once per cold start.
-#[derive(Debug, Clone)]
-pub struct Clients {
-    pub ssm: aws_sdk_ssm::Client,
-    pub sns: aws_sdk_sns::Client,
-}
-
 /// Why an invocation failed as a whole. Nothing was written when the event was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
@@ -84,21 +79,11 @@ pub enum InstallError {
     Gather(AwsError),
 }
 
-impl InstallError {
-    /// The Lambda `errorType`: what kind of failure, for alarms and log queries.
-    pub fn kind(&self) -> &'static str {
+impl Failure for InstallError {
+    fn kind(&self) -> &'static str {
         match self {
             Self::Event(_) => "RefusedEvent",
             Self::Gather(_) => "FleetUnreadable",
-        }
-    }
-}
-
-impl From<InstallError> for lambda_runtime::Diagnostic {
-    fn from(err: InstallError) -> Self {
-        Self {
-            error_type: err.kind().to_owned(),
-            error_message: err.to_string(),
         }
     }
 }

@@ -10,7 +10,9 @@ use livepatch_shared::config::{ConfigError, Env};
 use livepatch_shared::domain::fleet::RunCommand;
 use livepatch_shared::domain::scan::{plan_scan, ScanPlan, ScanSettings};
 use livepatch_shared::events::{self, EventError};
+use livepatch_shared::function::Failure;
 use livepatch_shared::notify::{Level, Notification, Section};
+pub use livepatch_shared::Clients;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -41,13 +43,6 @@ impl Settings {
     }
 }
 
-/// The AWS clients, built once per cold start.
-#[derive(Debug, Clone)]
-pub struct Clients {
-    pub ssm: aws_sdk_ssm::Client,
-    pub sns: aws_sdk_sns::Client,
-}
-
 /// Why an invocation failed. Nothing was written when the event was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -57,21 +52,11 @@ pub enum ScanError {
     Gather(AwsError),
 }
 
-impl ScanError {
-    /// The Lambda `errorType`: what kind of failure, for alarms and log queries.
-    pub fn kind(&self) -> &'static str {
+impl Failure for ScanError {
+    fn kind(&self) -> &'static str {
         match self {
             Self::Event(_) => "RefusedEvent",
             Self::Gather(_) => "FleetUnreadable",
-        }
-    }
-}
-
-impl From<ScanError> for lambda_runtime::Diagnostic {
-    fn from(err: ScanError) -> Self {
-        Self {
-            error_type: err.kind().to_owned(),
-            error_message: err.to_string(),
         }
     }
 }

@@ -170,21 +170,7 @@ pub async fn commands_since(
     document: Option<&str>,
     after: Timestamp,
 ) -> Result<Vec<SentCommand>, AwsError> {
-    let after = (
-        CommandFilterKey::InvokedAfter,
-        after.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-    );
-    let document = document.map(|d| (CommandFilterKey::DocumentName, d.to_owned()));
-    let filters = std::iter::once(after)
-        .chain(document)
-        .map(|(key, value)| {
-            CommandFilter::builder()
-                .key(key)
-                .value(value)
-                .build()
-                .expect("key and value are set")
-        })
-        .collect();
+    let filters = command_filters(document, after);
     let mut pages = ssm
         .list_commands()
         .set_filters(Some(filters))
@@ -272,22 +258,7 @@ pub async fn attempts_on(
     comment_prefix: &str,
     since: Timestamp,
 ) -> Result<Vec<InstallAttempt>, AwsError> {
-    let filters = [
-        (CommandFilterKey::DocumentName, document.to_owned()),
-        (
-            CommandFilterKey::InvokedAfter,
-            since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(key, value)| {
-        CommandFilter::builder()
-            .key(key)
-            .value(value)
-            .build()
-            .expect("key and value are set")
-    })
-    .collect();
+    let filters = command_filters(Some(document), since);
     let mut pages = ssm
         .list_command_invocations()
         .instance_id(id.as_str())
@@ -344,6 +315,25 @@ pub async fn instances_missing_patches(
         }
     }
     Ok(missing)
+}
+
+/// `ListCommands`/`ListCommandInvocations` filters: requested after `after`, of `document` if given.
+fn command_filters(document: Option<&str>, after: Timestamp) -> Vec<CommandFilter> {
+    let after = (
+        CommandFilterKey::InvokedAfter,
+        after.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    );
+    let document = document.map(|d| (CommandFilterKey::DocumentName, d.to_owned()));
+    std::iter::once(after)
+        .chain(document)
+        .map(|(key, value)| {
+            CommandFilter::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .expect("key and value are set")
+        })
+        .collect()
 }
 
 fn to_timestamp(time: &aws_smithy_types::DateTime) -> Option<Timestamp> {
