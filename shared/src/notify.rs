@@ -60,8 +60,15 @@ pub struct Rendered {
 const PRODUCT: &str = "livepatch-autopilot";
 /// SNS subjects must be under 100 characters.
 const SUBJECT_MAX: usize = 99;
-/// Lines shown per section before the rest is summarised; keeps messages readable and far below 256 KB.
+/// Lines shown per section before the rest is summarised: keeps messages readable.
 const SECTION_MAX_LINES: usize = 50;
+/// One line of a section, cut beyond this (a package list can be long).
+const LINE_MAX_CHARS: usize = 400;
+/// Resources a chat card names; the rest are in the text.
+const RELATED_MAX: usize = 20;
+/// SNS takes 256 KiB including subject and attributes; the body stays under this, fewer lines
+/// a section shown until it does.
+const MESSAGE_MAX_BYTES: usize = 240 * 1024;
 
 impl Notification {
     pub fn subject(&self) -> String {
@@ -74,10 +81,14 @@ impl Notification {
 
     /// Plain text for email (and SNS `default`).
     pub fn email_text(&self) -> String {
+        self.email_text_showing(SECTION_MAX_LINES)
+    }
+
+    fn email_text_showing(&self, max_lines: usize) -> String {
         let mut out = format!("{}\n\n{}\n", self.title, self.summary);
         for section in &self.sections {
             out.push_str(&format!("\n{}:\n", section.heading));
-            for line in shown_lines(section) {
+            for line in shown_lines(section, max_lines) {
                 out.push_str(&format!("  - {line}\n"));
             }
         }
@@ -96,10 +107,14 @@ impl Notification {
 
     /// The AWS Chatbot custom notification; anything else is silently dropped by Chatbot.
     pub fn chat_card(&self) -> serde_json::Value {
+        self.chat_card_showing(SECTION_MAX_LINES)
+    }
+
+    fn chat_card_showing(&self, max_lines: usize) -> serde_json::Value {
         let mut description = self.summary.clone();
         for section in &self.sections {
             description.push_str(&format!("\n\n*{}*", section.heading));
-            for line in shown_lines(section) {
+            for line in shown_lines(section, max_lines) {
                 description.push_str(&format!("\n• {line}"));
             }
         }
@@ -118,22 +133,32 @@ impl Notification {
                 "threadId": self.thread_id,
                 "summary": self.summary,
                 "eventType": self.event_type,
-                "relatedResources": self.related_resources,
+                "relatedResources": self.related_resources.iter().take(RELATED_MAX).collect::<Vec<_>>(),
                 "additionalContext": { "level": self.level.as_str() },
             }
         })
     }
 
     pub fn render(&self) -> Rendered {
-        let text = self.email_text();
-        let message = json!({
-            "default": text,
-            "email": text,
-            "https": self.chat_card().to_string(),
-        });
+        let body = |max_lines: usize| {
+            let text = self.email_text_showing(max_lines);
+            json!({
+                "default": text,
+                "email": text,
+                "https": self.chat_card_showing(max_lines).to_string(),
+            })
+            .to_string()
+        };
+        let mut message = body(SECTION_MAX_LINES);
+        for max_lines in [20, 5, 0] {
+            if message.len() <= MESSAGE_MAX_BYTES {
+                break;
+            }
+            message = body(max_lines);
+        }
         Rendered {
             subject: self.subject(),
-            message: message.to_string(),
+            message,
             attributes: vec![
                 ("event_type", self.event_type.clone()),
                 ("severity", self.level.as_str().to_owned()),
@@ -142,18 +167,15 @@ impl Notification {
     }
 }
 
-fn shown_lines(section: &Section) -> Vec<String> {
+fn shown_lines(section: &Section, max_lines: usize) -> Vec<String> {
     let mut lines: Vec<String> = section
         .lines
         .iter()
-        .take(SECTION_MAX_LINES)
-        .cloned()
+        .take(max_lines)
+        .map(|line| truncate_chars(line, LINE_MAX_CHARS))
         .collect();
-    if section.lines.len() > SECTION_MAX_LINES {
-        lines.push(format!(
-            "... and {} more",
-            section.lines.len() - SECTION_MAX_LINES
-        ));
+    if section.lines.len() > max_lines {
+        lines.push(format!("... and {} more", section.lines.len() - max_lines));
     }
     lines
 }
@@ -226,6 +248,44 @@ mod tests {
                 ("event_type", "scan.started".to_owned()),
                 ("severity", "info".to_owned())
             ]
+        );
+    }
+
+    #[test]
+    fn a_huge_message_stays_under_the_sns_limit() {
+        let mut n = sample();
+        n.sections = (0..20)
+            .map(|s| Section {
+                heading: format!("Section {s}"),
+                lines: (0..500)
+                    .map(|i| format!("i-{i:017x}: {}", "kernel-livepatch-x ".repeat(60)))
+                    .collect(),
+            })
+            .collect();
+        n.related_resources = (0..5000).map(|i| format!("i-{i:017x}")).collect();
+        let rendered = n.render();
+        assert!(
+            rendered.message.len() <= MESSAGE_MAX_BYTES,
+            "{}",
+            rendered.message.len()
+        );
+        let body: serde_json::Value = serde_json::from_str(&rendered.message).unwrap();
+        let email = body["email"].as_str().unwrap();
+        assert!(
+            email.contains("... and 495 more") || email.contains("... and 500 more"),
+            "fewer lines shown"
+        );
+        assert!(email
+            .lines()
+            .all(|l| l.chars().count() <= LINE_MAX_CHARS + 8));
+        let card: serde_json::Value =
+            serde_json::from_str(body["https"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            card["metadata"]["relatedResources"]
+                .as_array()
+                .unwrap()
+                .len(),
+            RELATED_MAX
         );
     }
 

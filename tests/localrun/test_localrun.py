@@ -100,3 +100,49 @@ def test_a_missing_setting_stops_the_function_before_any_event(local_aws, templa
     assert not result.ok
     assert "setting NOTIFY_TOPIC_ARN: is required but not set" in log.read_text()
     assert local_aws.control("GET", "commands")["commands"] == []
+
+
+def test_template_functions_and_workspace_crates_are_the_same_set(template):
+    in_template = {f.binary for f in template.functions()}
+    crates = {p.parent.name for p in (ROOT / "functions").glob("*/Cargo.toml")}
+    assert in_template == crates
+    workspace = (ROOT / "Cargo.toml").read_text()
+    for crate in crates:
+        assert f'"functions/{crate}"' in workspace, crate
+
+
+def test_every_event_pattern_has_a_sample_that_it_matches(template):
+    samples = [json.loads(p.read_text()) for p in EVENTS.glob("*.json")]
+    samples += [json.loads(r["body"]) for s in samples for r in s.get("Records", [])]
+    patterns = [r["Properties"]["EventPattern"] for r in template.of_type("AWS::Events::Rule").values()]
+    patterns += [
+        spec["Properties"]["Pattern"]
+        for f in template.functions()
+        for spec in f.events.values()
+        if spec.get("Type") in ("EventBridgeRule", "CloudWatchEvent")
+    ]
+    assert patterns
+    for pattern in patterns:
+        assert any(router.matches(pattern, s) for s in samples), pattern
+    schedules = router.scheduled(template)
+    assert schedules
+    assert any(s.get("detail-type") == "Scheduled Event" for s in samples)
+
+
+def test_every_function_setting_in_the_template_is_read_by_the_code(template):
+    sources = "".join(p.read_text() for p in ROOT.glob("functions/*/src/*.rs"))
+    for function in template.functions():
+        for variable in function.environment:
+            assert f'"{variable}"' in sources, f"{function.binary}: {variable} is set but never read"
+
+
+def test_the_baselines_are_registered_for_the_patch_group_per_os(local_aws, template):
+    deployment = deploy(local_aws.client, template)
+    ssm = local_aws.client("ssm")
+    group = template.parameter_defaults()["PatchGroup"]
+    for logical_id, os_name in [
+        ("AmazonLinux2Baseline", "AMAZON_LINUX_2"),
+        ("AmazonLinux2023Baseline", "AMAZON_LINUX_2023"),
+    ]:
+        registered = ssm.get_patch_baseline_for_patch_group(PatchGroup=group, OperatingSystem=os_name)
+        assert registered["BaselineId"] == deployment.refs[logical_id], os_name

@@ -305,7 +305,7 @@ async fn decide_and_act(
         let (in_scope, _) = ssm::managed_instances(&clients.ssm, &settings.target_tags).await?;
         Some(in_scope.into_iter().map(|i| i.id).collect())
     };
-    let since = now - settings.install.retry_window;
+    let since = now - settings.install.retry_window.max(settings.install.cooldown);
     let gathered: Vec<(InstanceId, Result<InstallFacts, AwsError>)> =
         stream::iter(ids.iter().cloned())
             .map(|id| {
@@ -411,7 +411,77 @@ async fn decide_and_act(
             }
         }
     }
+    if !settings.dry_run {
+        let sent: Vec<(InstanceId, String)> = outcome
+            .installing
+            .iter()
+            .filter_map(|i| Some((i.instance_id.parse().ok()?, i.command_id.clone()?)))
+            .collect();
+        // Failing to check leaves at worst a second, harmless install; the sends stand either way.
+        let cancelled = cancel_duplicates(clients, &sent, now - settings.install.cooldown)
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "could not check for duplicate installs");
+                Vec::new()
+            });
+        outcome
+            .installing
+            .retain(|i| !cancelled.contains(&i.instance_id));
+        for id in cancelled {
+            outcome.skipped.push(Skipped {
+                instance_id: Some(id),
+                message_id: None,
+                reason: "another invocation sent an install to it at the same moment; this one was cancelled".into(),
+                noteworthy: false,
+            });
+        }
+    }
     Ok(retry)
+}
+
+/// Settles a race: two invocations (a queue batch and the sweep, or two batches) that read the
+/// fleet before either sent can both install on one instance. After sending, each looks at the
+/// product's installs on its instances and cancels its own where an earlier one (by request time,
+/// then command id) exists; both see the same order, so exactly one install survives.
+pub async fn cancel_duplicates(
+    clients: &Clients,
+    sent: &[(InstanceId, String)],
+    since: Timestamp,
+) -> Result<Vec<String>, AwsError> {
+    if sent.is_empty() {
+        return Ok(Vec::new());
+    }
+    let installs: Vec<ssm::SentCommand> =
+        ssm::commands_since(&clients.ssm, Some(RUN_PATCH_BASELINE), since)
+            .await?
+            .into_iter()
+            .filter(|c| c.comment.starts_with(INSTALL_COMMENT_PREFIX))
+            .collect();
+    let order = |c: &ssm::SentCommand| (c.requested, c.command_id.clone());
+    let mut to_cancel: BTreeMap<String, Vec<InstanceId>> = BTreeMap::new();
+    for (instance, ours) in sent {
+        let Some(mine) = installs.iter().find(|c| &c.command_id == ours) else {
+            continue;
+        };
+        let earlier = installs.iter().any(|other| {
+            other.command_id != *ours
+                && other.instance_ids.iter().any(|i| i == instance.as_str())
+                && order(other) < order(mine)
+        });
+        if earlier {
+            to_cancel
+                .entry(ours.clone())
+                .or_default()
+                .push(instance.clone());
+        }
+    }
+    let mut cancelled = Vec::new();
+    for (command_id, instances) in to_cancel {
+        tracing::warn!(command_id = %command_id, instances = ?instances, "duplicate install cancelled");
+        ssm::cancel_command(&clients.ssm, &command_id, &instances).await?;
+        cancelled.extend(instances.iter().map(ToString::to_string));
+    }
+    Ok(cancelled)
 }
 
 async fn gather_one(
@@ -469,11 +539,15 @@ async fn finish(
     outcome: &mut InstallOutcome,
     now: Timestamp,
 ) {
+    let mut notifications_failed = 0;
     if let Some(notification) = report::summary(outcome, now) {
         match aws::sns::publish(&clients.sns, &settings.topic_arn, &notification).await {
             Ok(id) => outcome.notification_id = Some(id),
             // The installs went out; a lost summary must not make SQS deliver the records again.
-            Err(err) => tracing::error!(error = %err, "summary not published"),
+            Err(err) => {
+                tracing::error!(error = %err, "summary not published");
+                notifications_failed = 1;
+            }
         }
     }
     livepatch_shared::telemetry::emit_metrics(
@@ -484,6 +558,7 @@ async fn finish(
             ("InstancesSkipped", outcome.skipped.len() as u64),
             ("InstancesStuck", outcome.stuck.len() as u64),
             ("InstancesFailed", outcome.failed.len() as u64),
+            ("NotificationsFailed", notifications_failed),
         ],
     );
 }

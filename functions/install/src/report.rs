@@ -35,7 +35,16 @@ pub fn summary(outcome: &InstallOutcome, now: Timestamp) -> Option<Notification>
             } else {
                 "Installing"
             };
-            let mut title = format!("{verb} live patches on {installing} instances");
+            let what = if outcome
+                .installing
+                .iter()
+                .any(|i| !i.live_patches.is_empty())
+            {
+                "live patches"
+            } else {
+                "approved patches"
+            };
+            let mut title = format!("{verb} {what} on {installing} instances");
             if stuck > 0 {
                 title.push_str(&format!("; {stuck} stuck"));
             }
@@ -179,14 +188,22 @@ fn installing_line(i: &crate::Installing) -> String {
         line = format!("{}: approved patches (command {command})", i.instance_id);
     }
     if !i.other_patches.is_empty() {
+        const SHOWN: usize = 5;
         let names: Vec<&str> = i
             .other_patches
             .iter()
+            .take(SHOWN)
             .map(|t| t.split(':').next().unwrap_or(t))
             .collect();
+        let more = i.other_patches.len().saturating_sub(SHOWN);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
         line.push_str(&format!(
-            "; also {} other approved patches, pending a reboot: {}",
-            names.len(),
+            "; also {} other approved patches, pending a reboot: {}{more}",
+            i.other_patches.len(),
             names.join(", ")
         ));
     }

@@ -509,3 +509,113 @@ async fn a_batch_of_only_bad_records_is_still_reported() {
         "[livepatch-autopilot] 2 compliance changes could not be acted on"
     );
 }
+
+#[tokio::test]
+async fn a_patch_operation_someone_else_runs_blocks_the_install_until_it_ends() {
+    let aws = LocalAws::start("small.json");
+    let events = scan(
+        &aws,
+        "11111111-0000-4000-8000-000000000010",
+        "2026-12-03T01:00:00Z",
+    )
+    .await;
+    let web = events
+        .iter()
+        .find(|e| e["detail"]["resource-id"] == "i-0a1b2c3d4e5f60001")
+        .unwrap()
+        .clone();
+    let clients = clients(&aws);
+    let window = clients
+        .ssm
+        .send_command()
+        .document_name("AWS-RunPatchBaseline")
+        .instance_ids("i-0a1b2c3d4e5f60001")
+        .parameters("Operation", vec!["Install".into()])
+        .comment("maintenance window")
+        .send()
+        .await
+        .unwrap();
+    let window_id = window.command().unwrap().command_id().unwrap().to_owned();
+    let outcome = handle(
+        &clients,
+        &settings(&aws),
+        &sqs_batch(std::slice::from_ref(&web)),
+    )
+    .await
+    .unwrap();
+    assert!(outcome.installing.is_empty(), "{outcome:?}");
+    assert_eq!(
+        outcome.skipped[0].reason,
+        format!("AWS-RunPatchBaseline command {window_id} is still running on it")
+    );
+    assert_eq!(installs(&aws).len(), 1, "only the window's own install");
+}
+
+#[tokio::test]
+async fn of_two_racing_installs_on_one_instance_the_later_cancels_itself() {
+    let aws = LocalAws::start("small.json");
+    aws.set_clock("2026-12-03T01:00:00Z");
+    let clients = clients(&aws);
+    let send = |comment: &'static str| {
+        let ssm = clients.ssm.clone();
+        async move {
+            ssm.send_command()
+                .document_name("AWS-RunPatchBaseline")
+                .instance_ids("i-0a1b2c3d4e5f60001")
+                .instance_ids("i-0a1b2c3d4e5f60002")
+                .parameters("Operation", vec!["Install".into()])
+                .parameters("RebootOption", vec!["NoReboot".into()])
+                .comment(comment)
+                .send()
+                .await
+                .unwrap()
+                .command()
+                .unwrap()
+                .command_id()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let first = send("livepatch-autopilot install queue 2026-12-03T01:00:00Z").await;
+    aws.set_clock("2026-12-03T01:00:05Z");
+    let second = send("livepatch-autopilot install sweep s-1").await;
+    let web: livepatch_shared::domain::InstanceId = "i-0a1b2c3d4e5f60001".parse().unwrap();
+    let since: jiff::Timestamp = "2026-12-03T00:00:00Z".parse().unwrap();
+
+    let kept = install::cancel_duplicates(&clients, &[(web.clone(), first.clone())], since)
+        .await
+        .unwrap();
+    assert!(kept.is_empty(), "the earlier install stays");
+    let cancelled = install::cancel_duplicates(&clients, &[(web, second.clone())], since)
+        .await
+        .unwrap();
+    assert_eq!(cancelled, ["i-0a1b2c3d4e5f60001"]);
+    let invocation = clients
+        .ssm
+        .list_command_invocations()
+        .command_id(&second)
+        .instance_id("i-0a1b2c3d4e5f60001")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        invocation.command_invocations()[0]
+            .status()
+            .unwrap()
+            .as_str(),
+        "Cancelled"
+    );
+    let other = clients
+        .ssm
+        .list_command_invocations()
+        .command_id(&second)
+        .instance_id("i-0a1b2c3d4e5f60002")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        other.command_invocations()[0].status().unwrap().as_str(),
+        "Pending",
+        "only the duplicated instance is cancelled"
+    );
+}

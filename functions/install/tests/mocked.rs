@@ -94,6 +94,9 @@ async fn an_instance_whose_patches_cannot_be_read_is_retried_alone() {
                     .build(),
             )
         });
+    let commands = mock!(aws_sdk_ssm::Client::list_commands).then_output(|| {
+        aws_sdk_ssm::operation::list_commands::ListCommandsOutput::builder().build()
+    });
     let history = mock!(aws_sdk_ssm::Client::list_command_invocations)
         .then_output(|| ListCommandInvocationsOutput::builder().build());
     let send = mock!(aws_sdk_ssm::Client::send_command).then_output(|| {
@@ -104,7 +107,7 @@ async fn an_instance_whose_patches_cannot_be_read_is_retried_alone() {
     let ssm = mock_client!(
         aws_sdk_ssm,
         RuleMode::MatchAny,
-        [&registered, &facts, &patches, &history, &send],
+        [&registered, &facts, &patches, &history, &commands, &send],
         |c| c.retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled())
     );
     let publish = mock!(aws_sdk_sns::Client::publish)

@@ -136,24 +136,39 @@ pub async fn handle(
     if settings.dry_run {
         outcome.sent = commands.iter().map(|c| sent(None, c)).collect();
     } else {
+        // What this run (the same event id, whatever its batches were then) already reached:
+        // a redelivery sends only to the instances it did not, even if the fleet changed since.
         let earlier = ssm::commands_since(&clients.ssm, None, event.time - SKEW)
             .await
             .map_err(ScanError::Gather)?;
-        let earlier: BTreeMap<(&str, &str), &str> = earlier
-            .iter()
-            .map(|c| {
-                (
-                    (c.document.as_str(), c.comment.as_str()),
-                    c.command_id.as_str(),
-                )
-            })
-            .collect();
+        let this_run = format!("{run} ");
+        let mut reached: BTreeSet<(&str, &str)> = BTreeSet::new();
+        for command in earlier.iter().filter(|c| c.comment.starts_with(&this_run)) {
+            reached.extend(
+                command
+                    .instance_ids
+                    .iter()
+                    .map(|id| (command.document.as_str(), id.as_str())),
+            );
+            outcome.already_sent.push(SentCommand {
+                command_id: Some(command.command_id.clone()),
+                document: command.document.clone(),
+                instance_ids: command.instance_ids.clone(),
+            });
+        }
         for command in &commands {
-            match earlier.get(&(command.document.as_str(), command.comment.as_str())) {
-                Some(id) => outcome
-                    .already_sent
-                    .push(sent(Some(id.to_string()), command)),
-                None => send(clients, command, &mut outcome).await,
+            let remaining: Vec<_> = command
+                .instance_ids
+                .iter()
+                .filter(|id| !reached.contains(&(command.document.as_str(), id.as_str())))
+                .cloned()
+                .collect();
+            if !remaining.is_empty() {
+                let command = RunCommand {
+                    instance_ids: remaining,
+                    ..command.clone()
+                };
+                send(clients, &command, &mut outcome).await;
             }
         }
         if !outcome.already_sent.is_empty() && outcome.sent.is_empty() && outcome.failed.is_empty()

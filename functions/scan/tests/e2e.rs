@@ -187,24 +187,41 @@ async fn a_redelivered_event_sends_nothing_twice() {
     let again = handle(&clients, &settings, &event()).await.unwrap();
     assert_eq!(first.sent.len(), 2);
     assert!(again.sent.is_empty());
-    assert_eq!(
-        again
-            .already_sent
+    let ids = |commands: &[scan::SentCommand]| {
+        commands
             .iter()
             .map(|c| c.command_id.clone())
-            .collect::<Vec<_>>(),
-        first
-            .sent
-            .iter()
-            .map(|c| c.command_id.clone())
-            .collect::<Vec<_>>()
-    );
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(ids(&again.already_sent), ids(&first.sent));
     assert_eq!(aws.commands().len(), 2);
     assert_eq!(
         aws.notifications().len(),
         1,
         "a redelivery publishes nothing"
     );
+}
+
+#[tokio::test]
+async fn a_redelivery_after_the_fleet_changed_sends_only_to_instances_not_yet_reached() {
+    let aws = LocalAws::start("demo.json");
+    let clients = clients(&aws);
+    let settings = settings(&aws, &[]);
+    handle(&clients, &settings, &event()).await.unwrap();
+    // Since the first delivery: one instance stopped, one agent came back online.
+    aws.post(
+        "instances/i-0f3a9c2e41b7d5a03",
+        &json!({"state": "stopped"}),
+    );
+    aws.post("instances/i-0f3a9c2e41b7d5a0d", &json!({"agent": "Online"}));
+    let again = handle(&clients, &settings, &event()).await.unwrap();
+    let commands = aws.commands();
+    assert_eq!(commands.len(), 4, "{commands:#?}");
+    for command in &commands[2..] {
+        assert_eq!(ids(&command["instance_ids"]), ["i-0f3a9c2e41b7d5a0d"]);
+    }
+    assert_eq!(again.sent.len(), 2);
+    assert_eq!(again.already_sent.len(), 2);
 }
 
 #[tokio::test]

@@ -68,10 +68,23 @@ pub enum InvocationStatus {
     Cancelling,
     Failed,
     TimedOut,
+    /// Never reached the instance (`DeliveryTimedOut`, `Undeliverable`): nothing ran, nothing failed.
+    NotDelivered(String),
     Other(String),
 }
 
 impl InvocationStatus {
+    /// The status with its details: `TimedOut` is only a failure when the command ran
+    /// (`ExecutionTimedOut`), not when it never reached the instance (`DeliveryTimedOut`).
+    pub fn with_details(status: &str, details: &str) -> Self {
+        match (status, details) {
+            ("TimedOut", "DeliveryTimedOut") | ("Undeliverable", _) => {
+                Self::NotDelivered(details.to_owned())
+            }
+            _ => Self::parse(status),
+        }
+    }
+
     pub fn parse(raw: &str) -> Self {
         match raw {
             "Pending" => Self::Pending,
@@ -111,6 +124,7 @@ impl std::fmt::Display for InvocationStatus {
             Self::Cancelling => "Cancelling",
             Self::Failed => "Failed",
             Self::TimedOut => "TimedOut",
+            Self::NotDelivered(details) => details,
             Self::Other(other) => other,
         };
         f.write_str(text)
@@ -123,6 +137,9 @@ pub struct InstallAttempt {
     pub command_id: String,
     pub requested: Timestamp,
     pub status: InvocationStatus,
+    /// An install this product sent. Other `AWS-RunPatchBaseline` runs (scans, maintenance
+    /// windows, patch policies) block an install while they run but never count as attempts.
+    pub by_us: bool,
 }
 
 /// Everything known about one instance when deciding.
@@ -196,7 +213,10 @@ impl std::fmt::Display for InstallSkip {
             Self::OnlyPendingReboot => {
                 f.write_str("only patches pending a reboot; the reboot planner books it")
             }
-            Self::InProgress { command_id } => write!(f, "install {command_id} is still running"),
+            Self::InProgress { command_id } => write!(
+                f,
+                "AWS-RunPatchBaseline command {command_id} is still running on it"
+            ),
             Self::CoolingDown {
                 command_id,
                 status,
@@ -286,31 +306,36 @@ pub fn decide_install(
             InstallSkip::NothingMissing
         });
     }
-    // "Now" is the triggering event's time, so the install an earlier delivery of the same event
-    // caused can be newer than it: such attempts count as just made, never as absent.
-    let mut attempts: Vec<&InstallAttempt> = facts
-        .attempts
-        .iter()
-        .filter(|a| now.duration_since(a.requested) <= settings.retry_window)
-        .collect();
-    attempts.sort_by_key(|a| std::cmp::Reverse(a.requested));
-    if let Some(active) = attempts.iter().find(|a| a.status.is_active()) {
+    // Another patch operation still running on the instance would fight ours for the yum/dnf lock.
+    if let Some(active) = facts.attempts.iter().find(|a| a.status.is_active()) {
         return Skip(InstallSkip::InProgress {
             command_id: active.command_id.clone(),
         });
     }
-    let failures = attempts
+    // "Now" is the triggering event's time, so the install an earlier delivery of the same event
+    // caused can be newer than it: such attempts count as just made, never as absent.
+    let mut ours: Vec<&InstallAttempt> = facts
+        .attempts
         .iter()
+        .filter(|a| {
+            a.by_us
+                && now.duration_since(a.requested) <= settings.retry_window.max(settings.cooldown)
+        })
+        .collect();
+    ours.sort_by_key(|a| std::cmp::Reverse(a.requested));
+    let recent_failures: Vec<&&InstallAttempt> = ours
+        .iter()
+        .filter(|a| now.duration_since(a.requested) <= settings.retry_window)
         .take_while(|a| a.status != InvocationStatus::Success)
         .filter(|a| a.status.is_failure())
-        .count() as u32;
-    if failures >= settings.retry_limit {
+        .collect();
+    if recent_failures.len() as u32 >= settings.retry_limit {
         return InstallDecision::Stuck {
-            failures,
-            last_command_id: attempts[0].command_id.clone(),
+            failures: recent_failures.len() as u32,
+            last_command_id: recent_failures[0].command_id.clone(),
         };
     }
-    if let Some(last) = attempts.first() {
+    if let Some(last) = ours.first() {
         if now.duration_since(last.requested) < settings.cooldown {
             return Skip(InstallSkip::CoolingDown {
                 command_id: last.command_id.clone(),
@@ -416,6 +441,14 @@ mod tests {
             command_id: id.into(),
             requested: ago(minutes_ago),
             status,
+            by_us: true,
+        }
+    }
+
+    fn foreign(id: &str, minutes_ago: i64, status: InvocationStatus) -> InstallAttempt {
+        InstallAttempt {
+            by_us: false,
+            ..attempt(id, minutes_ago, status)
         }
     }
 
@@ -631,6 +664,7 @@ mod tests {
                 command_id: "c-after".into(),
                 requested: later(2),
                 status: status.clone(),
+                by_us: true,
             }];
             let d = decide(&f);
             assert!(
@@ -643,6 +677,69 @@ mod tests {
                 "{status}: {d:?}"
             );
         }
+    }
+
+    #[test]
+    fn another_patch_operation_in_flight_blocks_but_never_counts() {
+        let mut f = facts(vec![live_patch(PatchState::Missing)]);
+        f.attempts = vec![foreign("window-install", 5, InvocationStatus::InProgress)];
+        assert_eq!(
+            decide(&f),
+            InstallDecision::Skip(InstallSkip::InProgress {
+                command_id: "window-install".into()
+            })
+        );
+        // Finished foreign operations neither cool down nor count toward the limit.
+        f.attempts = (0..5)
+            .map(|i| foreign(&format!("f{i}"), 10 + i, InvocationStatus::Failed))
+            .collect();
+        assert!(matches!(decide(&f), InstallDecision::Install { .. }));
+    }
+
+    #[test]
+    fn undelivered_attempts_are_not_failures_and_stuck_names_the_last_failure() {
+        let mut f = facts(vec![live_patch(PatchState::Missing)]);
+        let not_delivered = InvocationStatus::with_details("TimedOut", "DeliveryTimedOut");
+        assert_eq!(
+            not_delivered,
+            InvocationStatus::NotDelivered("DeliveryTimedOut".into())
+        );
+        assert_eq!(
+            InvocationStatus::with_details("TimedOut", "ExecutionTimedOut"),
+            InvocationStatus::TimedOut
+        );
+        f.attempts = (0..4)
+            .map(|i| attempt(&format!("d{i}"), 100 + i * 100, not_delivered.clone()))
+            .collect();
+        assert!(matches!(decide(&f), InstallDecision::Install { .. }));
+        f.attempts = vec![
+            attempt("c1", 900, InvocationStatus::Failed),
+            attempt("c2", 800, InvocationStatus::TimedOut),
+            attempt("c3", 700, InvocationStatus::Failed),
+            attempt("c4", 600, InvocationStatus::Cancelled),
+        ];
+        assert_eq!(
+            decide(&f),
+            InstallDecision::Stuck {
+                failures: 3,
+                last_command_id: "c3".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_cool_down_longer_than_the_retry_window_still_holds() {
+        let long = InstallSettings {
+            cooldown: SignedDuration::from_hours(48),
+            retry_window: SignedDuration::from_hours(24),
+            ..settings()
+        };
+        let mut f = facts(vec![live_patch(PatchState::Missing)]);
+        f.attempts = vec![attempt("c1", 25 * 60, InvocationStatus::Success)];
+        assert!(matches!(
+            decide_install(&f, &long, now()),
+            InstallDecision::Skip(InstallSkip::CoolingDown { .. })
+        ));
     }
 
     #[test]

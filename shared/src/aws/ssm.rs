@@ -162,6 +162,9 @@ pub struct SentCommand {
     pub document: String,
     pub comment: String,
     pub status: String,
+    /// The instance ids it was sent to (empty for a tag-targeted command).
+    pub instance_ids: Vec<String>,
+    pub requested: Option<Timestamp>,
 }
 
 /// Commands (of `document`, or of any) requested after `after`, newest first as SSM lists them.
@@ -188,6 +191,8 @@ pub async fn commands_since(
                     .status()
                     .map(|s| s.as_str().to_owned())
                     .unwrap_or_default(),
+                instance_ids: command.instance_ids().to_vec(),
+                requested: command.requested_date_time().and_then(to_timestamp),
             });
         }
     }
@@ -250,7 +255,8 @@ pub async fn instance_patches(ssm: &Client, id: &InstanceId) -> Result<Vec<Patch
     Ok(patches)
 }
 
-/// The product's earlier invocations on `id` of `document` whose comment starts with `comment_prefix`.
+/// Every invocation of `document` on `id` since `since`; those whose comment starts with
+/// `comment_prefix` are the product's own.
 pub async fn attempts_on(
     ssm: &Client,
     id: &InstanceId,
@@ -269,22 +275,21 @@ pub async fn attempts_on(
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| AwsError::from_sdk("ListCommandInvocations", e))?;
         for invocation in page.command_invocations() {
-            if !invocation
+            let by_us = invocation
                 .comment()
                 .unwrap_or_default()
-                .starts_with(comment_prefix)
-            {
-                continue;
-            }
+                .starts_with(comment_prefix);
             let Some(requested) = invocation.requested_date_time().and_then(to_timestamp) else {
                 continue;
             };
             attempts.push(InstallAttempt {
                 command_id: invocation.command_id().unwrap_or_default().to_owned(),
                 requested,
-                status: InvocationStatus::parse(
+                status: InvocationStatus::with_details(
                     invocation.status().map(|s| s.as_str()).unwrap_or("Unknown"),
+                    invocation.status_details().unwrap_or_default(),
                 ),
+                by_us,
             });
         }
     }
@@ -375,4 +380,19 @@ pub async fn send_command_splitting(ssm: &Client, command: &RunCommand) -> Vec<S
             result,
         }],
     }
+}
+
+/// Cancels `command_id` on `instance_ids` (invocations that have not started yet stop for good).
+pub async fn cancel_command(
+    ssm: &Client,
+    command_id: &str,
+    instance_ids: &[InstanceId],
+) -> Result<(), AwsError> {
+    ssm.cancel_command()
+        .command_id(command_id)
+        .set_instance_ids(Some(instance_ids.iter().map(ToString::to_string).collect()))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("CancelCommand", e))?;
+    Ok(())
 }

@@ -147,8 +147,27 @@ def deploy(aws_endpoint_client, template: Template, overrides: dict[str, str] | 
                 DocumentFormat="JSON",
             )
         refs[logical_id] = name
+    for logical_id, resource in template.of_type("AWS::SSM::PatchBaseline").items():
+        refs[logical_id] = create_baseline(ssm, resolve(resource["Properties"], refs))
     environments = {
         function.binary: {k: str(resolve(v, refs)) for k, v in function.environment.items()}
         for function in template.functions()
     }
     return Deployment(refs, environments)
+
+
+def create_baseline(ssm, props: dict) -> str:
+    """Creates a patch baseline as CloudFormation would, registered for its patch groups."""
+    rules = props.get("ApprovalRules", {}).get("PatchRules", [])
+    for rule in rules:
+        if "ApproveAfterDays" in rule:
+            rule["ApproveAfterDays"] = int(rule["ApproveAfterDays"])
+    baseline_id = ssm.create_patch_baseline(
+        Name=props["Name"],
+        OperatingSystem=props["OperatingSystem"],
+        Description=props.get("Description", ""),
+        ApprovalRules={"PatchRules": rules},
+    )["BaselineId"]
+    for group in props.get("PatchGroups", []):
+        ssm.register_patch_baseline_for_patch_group(BaselineId=baseline_id, PatchGroup=group)
+    return baseline_id

@@ -142,3 +142,30 @@ def _filters(filters: list[dict[str, Any]]) -> dict[str, frozenset[str] | None]:
         values = frozenset(patch_filter.get("Values", []))
         result[patch_filter["Key"]] = None if "*" in values else values
     return result
+
+
+def register_for_patch_group(
+    backend: SimpleSystemManagerBackend, baseline_id: str, patch_group: str
+) -> tuple[str, str]:
+    """RegisterPatchBaselineForPatchGroup as AWS does it: one baseline per OS and group.
+
+    moto 5.2.5 refuses a second OS in the same group, because every group starts out holding the
+    default baselines of every OS and any difference counts as a conflict; it also mutates a dict it
+    shares. Here a group holds only what was registered, and a conflict is a different baseline
+    registered for the same OS.
+    """
+    from moto.ssm.exceptions import AlreadyExistsException, DoesNotExistException
+
+    if baseline_id not in backend.baselines:
+        raise DoesNotExistException(baseline_id)
+    baseline_os = backend.baselines[baseline_id].operating_system
+    group = backend.patch_groups.get(patch_group)
+    if group is None:
+        group = FakePatchGroup(patch_group, backend.region_name)
+        group.associations = {}
+        backend.patch_groups[patch_group] = group
+    registered = group.associations.get(baseline_os)
+    if registered is not None and registered != baseline_id:
+        raise AlreadyExistsException(baseline_os)
+    group.associations[baseline_os] = baseline_id
+    return baseline_id, patch_group

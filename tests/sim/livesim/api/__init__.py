@@ -7,8 +7,10 @@ from typing import Any
 import moto.sns.urls
 import moto.ssm.urls
 from moto.sns.responses import SNSResponse
+from moto.ssm.models import SimpleSystemManagerBackend
 from moto.ssm.responses import SimpleSystemManagerResponse
 
+from ..baselines import register_for_patch_group
 from ..simulation import Simulation
 from .documents import DocumentOperations
 from .instances import InstanceOperations
@@ -36,6 +38,7 @@ def install(simulation: Simulation) -> None:
         moto.ssm.urls.url_paths, SimpleSystemManagerResponse, SimulatedSsmResponse
     )
     moto.sns.urls.url_paths = _replace(moto.sns.urls.url_paths, SNSResponse, RecordingSnsResponse)
+    SimpleSystemManagerBackend.register_patch_baseline_for_patch_group = register_for_patch_group
 
 
 def _replace(url_paths: dict[str, Any], original: type, replacement: type) -> dict[str, Any]:
