@@ -23,6 +23,24 @@ impl Clients {
     }
 }
 
+/// Why an invocation failed as a whole. Nothing was written when the event was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationError {
+    #[error("refused event: {0}")]
+    Event(#[from] crate::events::EventError),
+    #[error("could not read the fleet: {0}")]
+    Gather(crate::aws::AwsError),
+}
+
+impl Failure for InvocationError {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Event(_) => "RefusedEvent",
+            Self::Gather(_) => "FleetUnreadable",
+        }
+    }
+}
+
 /// A failure a function reports as a failed invocation; `kind` becomes the Lambda `errorType`,
 /// for alarms and log queries.
 pub trait Failure: std::fmt::Display {

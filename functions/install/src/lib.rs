@@ -19,7 +19,6 @@ use livepatch_shared::domain::install::{
 use livepatch_shared::domain::scan::RUN_PATCH_BASELINE;
 use livepatch_shared::domain::InstanceId;
 use livepatch_shared::events::{self, EventError};
-use livepatch_shared::function::Failure;
 pub use livepatch_shared::Clients;
 use serde::Serialize;
 use serde_json::Value;
@@ -70,23 +69,8 @@ impl Settings {
     }
 }
 
-/// Why an invocation failed as a whole. Nothing was written when the event was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum InstallError {
-    #[error("refused event: {0}")]
-    Event(#[from] EventError),
-    #[error("could not read the fleet: {0}")]
-    Gather(AwsError),
-}
-
-impl Failure for InstallError {
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::Event(_) => "RefusedEvent",
-            Self::Gather(_) => "FleetUnreadable",
-        }
-    }
-}
+/// Why an invocation failed as a whole (`RefusedEvent`, `FleetUnreadable`).
+pub type InstallError = livepatch_shared::function::InvocationError;
 
 /// The invocation's result. `batchItemFailures` is what the SQS event source reads: those records
 /// come back later (and end in the dead-letter queue if they keep failing); the rest are done.

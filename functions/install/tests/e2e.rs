@@ -57,6 +57,15 @@ async fn scan(aws: &LocalAws, id: &str, time: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The compliance change of `instance` among `events`.
+fn event_of(events: &[Value], instance: &str) -> Value {
+    events
+        .iter()
+        .find(|e| e["detail"]["resource-id"] == instance)
+        .unwrap_or_else(|| panic!("{instance} did not turn non-compliant"))
+        .clone()
+}
+
 fn installs(aws: &LocalAws) -> Vec<Value> {
     aws.commands()
         .into_iter()
@@ -229,11 +238,7 @@ async fn a_failing_install_is_retried_by_the_sweep_then_reported_stuck() {
         "2026-12-03T01:00:00Z",
     )
     .await;
-    let web = events
-        .iter()
-        .find(|e| e["detail"]["resource-id"] == "i-0a1b2c3d4e5f60001")
-        .unwrap()
-        .clone();
+    let web = event_of(&events, "i-0a1b2c3d4e5f60001");
     aws.post(
         "instances/i-0a1b2c3d4e5f60001",
         &json!({"failure": "yum_lock"}),
@@ -404,11 +409,7 @@ async fn a_redelivery_after_the_install_went_out_sends_no_second_one() {
         "2026-12-03T01:00:00Z",
     )
     .await;
-    let web = events
-        .iter()
-        .find(|e| e["detail"]["resource-id"] == "i-0a1b2c3d4e5f60001")
-        .unwrap()
-        .clone();
+    let web = event_of(&events, "i-0a1b2c3d4e5f60001");
     // SQS delivers after the event's time (batching window): the install is newer than the event.
     aws.set_clock("2026-12-03T01:00:30Z");
     deliver(&aws, std::slice::from_ref(&web)).await;
@@ -519,11 +520,7 @@ async fn a_patch_operation_someone_else_runs_blocks_the_install_until_it_ends() 
         "2026-12-03T01:00:00Z",
     )
     .await;
-    let web = events
-        .iter()
-        .find(|e| e["detail"]["resource-id"] == "i-0a1b2c3d4e5f60001")
-        .unwrap()
-        .clone();
+    let web = event_of(&events, "i-0a1b2c3d4e5f60001");
     let clients = clients(&aws);
     let window = clients
         .ssm

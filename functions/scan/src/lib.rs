@@ -5,12 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use livepatch_shared::aws::{self, ssm, AwsError};
+use livepatch_shared::aws::{self, ssm};
 use livepatch_shared::config::{ConfigError, Env};
 use livepatch_shared::domain::fleet::RunCommand;
 use livepatch_shared::domain::scan::{plan_scan, ScanPlan, ScanSettings};
-use livepatch_shared::events::{self, EventError};
-use livepatch_shared::function::Failure;
+use livepatch_shared::events;
 use livepatch_shared::notify::{Level, Notification, Section};
 pub use livepatch_shared::Clients;
 use serde::Serialize;
@@ -43,23 +42,8 @@ impl Settings {
     }
 }
 
-/// Why an invocation failed. Nothing was written when the event was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ScanError {
-    #[error("refused event: {0}")]
-    Event(#[from] EventError),
-    #[error("could not read the fleet: {0}")]
-    Gather(AwsError),
-}
-
-impl Failure for ScanError {
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::Event(_) => "RefusedEvent",
-            Self::Gather(_) => "FleetUnreadable",
-        }
-    }
-}
+/// Why an invocation failed as a whole (`RefusedEvent`, `FleetUnreadable`).
+pub type ScanError = livepatch_shared::function::InvocationError;
 
 /// The invocation's result: what was done, skipped and failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
