@@ -94,7 +94,7 @@ impl Notification {
         }
         if !self.next_steps.is_empty() {
             out.push_str("\nNext steps:\n");
-            for step in &self.next_steps {
+            for step in shown_steps(&self.next_steps, max_lines) {
                 out.push_str(&format!("  * {step}\n"));
             }
         }
@@ -126,7 +126,7 @@ impl Notification {
                 "textType": "client-markdown",
                 "title": self.title,
                 "description": description,
-                "nextSteps": self.next_steps,
+                "nextSteps": shown_steps(&self.next_steps, max_lines),
                 "keywords": self.keywords,
             },
             "metadata": {
@@ -165,6 +165,17 @@ impl Notification {
             ],
         }
     }
+}
+
+/// Next steps, at most ten (or fewer when the message must shrink), the rest counted.
+fn shown_steps(steps: &[String], max_lines: usize) -> Vec<String> {
+    shown_lines(
+        &Section {
+            heading: String::new(),
+            lines: steps.to_vec(),
+        },
+        max_lines.min(10),
+    )
 }
 
 fn shown_lines(section: &Section, max_lines: usize) -> Vec<String> {
@@ -263,6 +274,9 @@ mod tests {
             })
             .collect();
         n.related_resources = (0..5000).map(|i| format!("i-{i:017x}")).collect();
+        n.next_steps = (0..2000)
+            .map(|i| format!("Read why: aws ssm get-command-invocation --command-id {i:036} --instance-id i-{i:017x}"))
+            .collect();
         let rendered = n.render();
         assert!(
             rendered.message.len() <= MESSAGE_MAX_BYTES,
@@ -287,6 +301,7 @@ mod tests {
                 .len(),
             RELATED_MAX
         );
+        assert!(card["content"]["nextSteps"].as_array().unwrap().len() <= 11);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use livepatch_shared::aws::{self, ssm, AwsError};
 use livepatch_shared::config::{ConfigError, Env};
 use livepatch_shared::domain::install::{
     decide_install, install_commands, InstallDecision, InstallFacts, InstallPolicy,
-    InstallSettings, InstallSkip, INSTALL_COMMENT_PREFIX,
+    InstallSettings, InstallSkip, InvocationStatus, INSTALL_COMMENT_PREFIX,
 };
 use livepatch_shared::domain::scan::RUN_PATCH_BASELINE;
 use livepatch_shared::domain::InstanceId;
@@ -148,15 +148,22 @@ pub async fn handle(
         return handle_batch(clients, settings, records?).await;
     }
     if raw.get("detail-type").and_then(Value::as_str) == Some(events::COMPLIANCE_CHANGE) {
+        // Delivered directly, not through SQS: nobody reads batchItemFailures, so a bad event or
+        // work left undone must fail the invocation (Lambda retries it; the alarms see it).
+        let event = events::parse_patch_non_compliance(raw)?;
         let record = events::QueueRecord {
-            message_id: raw
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("direct")
-                .to_owned(),
+            message_id: event.id,
             body: Some(raw.to_string()),
         };
-        return handle_batch(clients, settings, vec![record]).await;
+        let outcome = handle_batch(clients, settings, vec![record]).await?;
+        if let Some(failed) = outcome.failed.iter().find(|f| f.retried) {
+            return Err(InstallError::Gather(AwsError {
+                operation: "install",
+                code: None,
+                message: failed.error.clone(),
+            }));
+        }
+        return Ok(outcome);
     }
     let event = events::parse_scheduled(raw)?;
     sweep(clients, settings, &event.id, event.time).await
@@ -218,6 +225,11 @@ async fn handle_batch(
         Ok(retry) => retry.into_iter().map(|id| id.to_string()).collect(),
         Err(err) => {
             tracing::error!(error = %err, "fleet unreadable; the whole batch will be retried");
+            outcome.failed.push(Failed {
+                instance_ids: ids.iter().map(ToString::to_string).collect(),
+                error: err.to_string(),
+                retried: true,
+            });
             ids.iter().map(ToString::to_string).collect()
         }
     };
@@ -401,7 +413,8 @@ async fn decide_and_act(
             .iter()
             .filter_map(|i| Some((i.instance_id.parse().ok()?, i.command_id.clone()?)))
             .collect();
-        // Failing to check leaves at worst a second, harmless install; the sends stand either way.
+        // Failing to check leaves at worst a second install, which waits for or loses the package
+        // manager's lock; the sends stand either way.
         let cancelled = cancel_duplicates(clients, &sent, now - settings.install.cooldown)
             .await
             .unwrap_or_else(|err| {
@@ -425,8 +438,11 @@ async fn decide_and_act(
 
 /// Settles a race: two invocations (a queue batch and the sweep, or two batches) that read the
 /// fleet before either sent can both install on one instance. After sending, each looks at the
-/// product's installs on its instances and cancels its own where an earlier one (by request time,
-/// then command id) exists; both see the same order, so exactly one install survives.
+/// product's installs on its instances; where an earlier one (by request time, then command id)
+/// is pending, running or succeeded there, it cancels its own, but only while its own has not
+/// started: a running AWS-RunPatchBaseline is never interrupted mid-transaction. An earlier install
+/// that already failed there suppresses nothing. Both racers see the same order, so at most one
+/// install goes ahead where the cancel lands in time; otherwise the later one waits for the lock.
 pub async fn cancel_duplicates(
     clients: &Clients,
     sent: &[(InstanceId, String)],
@@ -442,28 +458,44 @@ pub async fn cancel_duplicates(
             .filter(|c| c.comment.starts_with(INSTALL_COMMENT_PREFIX))
             .collect();
     let order = |c: &ssm::SentCommand| (c.requested, c.command_id.clone());
-    let mut to_cancel: BTreeMap<String, Vec<InstanceId>> = BTreeMap::new();
+    let mut cancelled = Vec::new();
     for (instance, ours) in sent {
         let Some(mine) = installs.iter().find(|c| &c.command_id == ours) else {
             continue;
         };
-        let earlier = installs.iter().any(|other| {
+        let mut earlier = installs.iter().filter(|other| {
             other.command_id != *ours
                 && other.instance_ids.iter().any(|i| i == instance.as_str())
                 && order(other) < order(mine)
         });
-        if earlier {
-            to_cancel
-                .entry(ours.clone())
-                .or_default()
-                .push(instance.clone());
+        let mut suppressed = false;
+        for other in earlier.by_ref() {
+            let status = ssm::invocation_status(&clients.ssm, &other.command_id, instance).await?;
+            if status
+                .as_ref()
+                .is_some_and(|s| s.is_active() || *s == InvocationStatus::Success)
+            {
+                suppressed = true;
+                break;
+            }
         }
-    }
-    let mut cancelled = Vec::new();
-    for (command_id, instances) in to_cancel {
-        tracing::warn!(command_id = %command_id, instances = ?instances, "duplicate install cancelled");
-        ssm::cancel_command(&clients.ssm, &command_id, &instances).await?;
-        cancelled.extend(instances.iter().map(ToString::to_string));
+        if !suppressed {
+            continue;
+        }
+        let own = ssm::invocation_status(&clients.ssm, ours, instance).await?;
+        if own != Some(InvocationStatus::Pending) {
+            tracing::warn!(command_id = %ours, instance_id = %instance, status = ?own, "duplicate install already started; left to run");
+            continue;
+        }
+        match ssm::cancel_command(&clients.ssm, ours, std::slice::from_ref(instance)).await {
+            Ok(()) => {
+                tracing::warn!(command_id = %ours, instance_id = %instance, "duplicate install cancelled");
+                cancelled.push(instance.to_string());
+            }
+            Err(err) => {
+                tracing::warn!(command_id = %ours, instance_id = %instance, error = %err, "duplicate install not cancelled")
+            }
+        }
     }
     Ok(cancelled)
 }

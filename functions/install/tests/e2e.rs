@@ -616,3 +616,77 @@ async fn of_two_racing_installs_on_one_instance_the_later_cancels_itself() {
         "only the duplicated instance is cancelled"
     );
 }
+
+#[tokio::test]
+async fn an_earlier_install_that_already_failed_does_not_suppress_a_retry() {
+    let aws = LocalAws::start("small.json");
+    aws.set_clock("2026-12-03T01:00:00Z");
+    aws.post(
+        "instances/i-0a1b2c3d4e5f60001",
+        &json!({"failure": "yum_lock"}),
+    );
+    let clients = clients(&aws);
+    let send = |comment: &'static str| {
+        let ssm = clients.ssm.clone();
+        async move {
+            ssm.send_command()
+                .document_name("AWS-RunPatchBaseline")
+                .instance_ids("i-0a1b2c3d4e5f60001")
+                .parameters("Operation", vec!["Install".into()])
+                .parameters("RebootOption", vec!["NoReboot".into()])
+                .comment(comment)
+                .send()
+                .await
+                .unwrap()
+                .command()
+                .unwrap()
+                .command_id()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    send("livepatch-autopilot install queue a").await;
+    aws.run_agents();
+    aws.set_clock("2026-12-03T01:00:05Z");
+    let retry = send("livepatch-autopilot install sweep b").await;
+    let web: livepatch_shared::domain::InstanceId = "i-0a1b2c3d4e5f60001".parse().unwrap();
+    let since: jiff::Timestamp = "2026-12-03T00:00:00Z".parse().unwrap();
+    let cancelled = install::cancel_duplicates(&clients, &[(web, retry)], since)
+        .await
+        .unwrap();
+    assert!(
+        cancelled.is_empty(),
+        "a failed earlier install suppresses nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_direct_compliance_change_fails_the_invocation_when_it_cannot_be_handled() {
+    let aws = LocalAws::start("small.json");
+    let events = scan(
+        &aws,
+        "11111111-0000-4000-8000-000000000011",
+        "2026-12-03T01:00:00Z",
+    )
+    .await;
+    let web = event_of(&events, "i-0a1b2c3d4e5f60001");
+    let (clients, settings) = (clients(&aws), settings(&aws));
+    let mut no_time = web.clone();
+    no_time.as_object_mut().unwrap().remove("time");
+    let err = handle(&clients, &settings, &no_time).await.unwrap_err();
+    assert_eq!(
+        livepatch_shared::function::Failure::kind(&err),
+        "RefusedEvent"
+    );
+    aws.post(
+        "faults",
+        &json!({"operation": "DescribeInstanceInformation", "error": "AccessDeniedException", "count": 10}),
+    );
+    let err = handle(&clients, &settings, &web).await.unwrap_err();
+    assert_eq!(
+        livepatch_shared::function::Failure::kind(&err),
+        "FleetUnreadable"
+    );
+    assert!(err.to_string().contains("AccessDeniedException"), "{err}");
+    assert!(installs(&aws).is_empty());
+}

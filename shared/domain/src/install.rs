@@ -77,10 +77,14 @@ impl InvocationStatus {
     /// The status with its details: `TimedOut` is only a failure when the command ran
     /// (`ExecutionTimedOut`), not when it never reached the instance (`DeliveryTimedOut`).
     pub fn with_details(status: &str, details: &str) -> Self {
-        match (status, details) {
-            ("TimedOut", "DeliveryTimedOut") | ("Undeliverable", _) => {
-                Self::NotDelivered(details.to_owned())
-            }
+        let normalised: String = details
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        match normalised.as_str() {
+            "deliverytimedout" | "undeliverable" => Self::NotDelivered(details.to_owned()),
+            _ if status == "Undeliverable" => Self::NotDelivered(status.to_owned()),
             _ => Self::parse(status),
         }
     }
@@ -708,6 +712,16 @@ mod tests {
             InvocationStatus::with_details("TimedOut", "ExecutionTimedOut"),
             InvocationStatus::TimedOut
         );
+        for (status, details) in [
+            ("Failed", "Undeliverable"),
+            ("TimedOut", "Delivery Timed Out"),
+            ("Undeliverable", ""),
+        ] {
+            assert!(
+                !InvocationStatus::with_details(status, details).is_failure(),
+                "{status}/{details}"
+            );
+        }
         f.attempts = (0..4)
             .map(|i| attempt(&format!("d{i}"), 100 + i * 100, not_delivered.clone()))
             .collect();

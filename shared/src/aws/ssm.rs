@@ -396,3 +396,24 @@ pub async fn cancel_command(
         .map_err(|e| AwsError::from_sdk("CancelCommand", e))?;
     Ok(())
 }
+
+/// The status of `command_id` on `instance`, `None` when SSM has no such invocation (yet).
+pub async fn invocation_status(
+    ssm: &Client,
+    command_id: &str,
+    instance: &InstanceId,
+) -> Result<Option<InvocationStatus>, AwsError> {
+    let output = ssm
+        .list_command_invocations()
+        .command_id(command_id)
+        .instance_id(instance.as_str())
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListCommandInvocations", e))?;
+    Ok(output.command_invocations().first().map(|i| {
+        InvocationStatus::with_details(
+            i.status().map(|s| s.as_str()).unwrap_or("Unknown"),
+            i.status_details().unwrap_or_default(),
+        )
+    }))
+}
