@@ -219,7 +219,22 @@ async fn handle_batch(
     let ids: Vec<InstanceId> = records_of.keys().cloned().collect();
     let run = format!("queue {}", now.strftime("%Y-%m-%dT%H:%M:%SZ"));
     outcome.run = run.clone();
-    let result = decide_and_act(clients, settings, &ids, now, &run, &mut outcome).await;
+    // Compliance changes arrive for every instance in the account; only those in scope are touched.
+    let result = match target_scope(clients, settings).await {
+        Ok(scope) => {
+            decide_and_act(
+                clients,
+                settings,
+                &ids,
+                scope.as_ref(),
+                now,
+                &run,
+                &mut outcome,
+            )
+            .await
+        }
+        Err(err) => Err(err),
+    };
     // Instances whose install could not be read or sent: their records come back through SQS.
     let retry: BTreeSet<String> = match result {
         Ok(retry) => retry.into_iter().map(|id| id.to_string()).collect(),
@@ -265,14 +280,35 @@ async fn sweep(
         .map_err(InstallError::Gather)?;
     let run = format!("sweep {event_id}");
     outcome.run = run.clone();
-    let retry = decide_and_act(clients, settings, &candidates, now, &run, &mut outcome)
-        .await
-        .map_err(InstallError::Gather)?;
+    // The candidates come from the in-scope listing above: no second scope lookup.
+    let retry = decide_and_act(
+        clients,
+        settings,
+        &candidates,
+        None,
+        now,
+        &run,
+        &mut outcome,
+    )
+    .await
+    .map_err(InstallError::Gather)?;
     if !retry.is_empty() {
         tracing::warn!(instances = ?retry, "could not be handled this sweep; the next sweep retries");
     }
     finish(clients, settings, &mut outcome, now).await;
     Ok(outcome)
+}
+
+/// The instances the target tags select, `None` when no tags are configured (everything is in scope).
+async fn target_scope(
+    clients: &Clients,
+    settings: &Settings,
+) -> Result<Option<BTreeSet<InstanceId>>, AwsError> {
+    if settings.target_tags.is_empty() {
+        return Ok(None);
+    }
+    let (in_scope, _) = ssm::managed_instances(&clients.ssm, &settings.target_tags).await?;
+    Ok(Some(in_scope.into_iter().map(|i| i.id).collect()))
 }
 
 /// How many instances are read at once: keeps a large batch quick without tripping SSM's rate limits.
@@ -284,6 +320,7 @@ async fn decide_and_act(
     clients: &Clients,
     settings: &Settings,
     ids: &[InstanceId],
+    scope: Option<&BTreeSet<InstanceId>>,
     now: Timestamp,
     run: &str,
     outcome: &mut InstallOutcome,
@@ -294,20 +331,13 @@ async fn decide_and_act(
         .map(|i| (i.id.clone(), i))
         .collect();
     let opted_out = ssm::instances_with_tag_key(&clients.ssm, &settings.opt_out_tag).await?;
-    // Compliance changes arrive for every instance in the account; only those in scope are touched.
-    let scope: Option<BTreeSet<InstanceId>> = if settings.target_tags.is_empty() {
-        None
-    } else {
-        let (in_scope, _) = ssm::managed_instances(&clients.ssm, &settings.target_tags).await?;
-        Some(in_scope.into_iter().map(|i| i.id).collect())
-    };
     let since = now - settings.install.retry_window.max(settings.install.cooldown);
     let gathered: Vec<(InstanceId, Result<InstallFacts, AwsError>)> =
         stream::iter(ids.iter().cloned())
             .map(|id| {
                 let instance = registered.get(&id).cloned();
                 let opted_out = opted_out.contains(&id);
-                let in_scope = scope.as_ref().is_none_or(|scope| scope.contains(&id));
+                let in_scope = scope.is_none_or(|scope| scope.contains(&id));
                 async move {
                     let facts =
                         gather_one(&clients.ssm, &id, instance, in_scope, opted_out, since).await;

@@ -66,6 +66,26 @@ fn event_of(events: &[Value], instance: &str) -> Value {
         .clone()
 }
 
+/// Sends an Install/NoReboot as another invocation of the product would (its comment says whose).
+async fn send_install(clients: &Clients, instances: &[&str], comment: &str) -> String {
+    clients
+        .ssm
+        .send_command()
+        .document_name("AWS-RunPatchBaseline")
+        .set_instance_ids(Some(instances.iter().map(|i| i.to_string()).collect()))
+        .parameters("Operation", vec!["Install".into()])
+        .parameters("RebootOption", vec!["NoReboot".into()])
+        .comment(comment)
+        .send()
+        .await
+        .unwrap()
+        .command()
+        .unwrap()
+        .command_id()
+        .unwrap()
+        .to_owned()
+}
+
 fn installs(aws: &LocalAws) -> Vec<Value> {
     aws.commands()
         .into_iter()
@@ -553,29 +573,19 @@ async fn of_two_racing_installs_on_one_instance_the_later_cancels_itself() {
     let aws = LocalAws::start("small.json");
     aws.set_clock("2026-12-03T01:00:00Z");
     let clients = clients(&aws);
-    let send = |comment: &'static str| {
-        let ssm = clients.ssm.clone();
-        async move {
-            ssm.send_command()
-                .document_name("AWS-RunPatchBaseline")
-                .instance_ids("i-0a1b2c3d4e5f60001")
-                .instance_ids("i-0a1b2c3d4e5f60002")
-                .parameters("Operation", vec!["Install".into()])
-                .parameters("RebootOption", vec!["NoReboot".into()])
-                .comment(comment)
-                .send()
-                .await
-                .unwrap()
-                .command()
-                .unwrap()
-                .command_id()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let first = send("livepatch-autopilot install queue 2026-12-03T01:00:00Z").await;
+    let first = send_install(
+        &clients,
+        &["i-0a1b2c3d4e5f60001", "i-0a1b2c3d4e5f60002"],
+        "livepatch-autopilot install queue 2026-12-03T01:00:00Z",
+    )
+    .await;
     aws.set_clock("2026-12-03T01:00:05Z");
-    let second = send("livepatch-autopilot install sweep s-1").await;
+    let second = send_install(
+        &clients,
+        &["i-0a1b2c3d4e5f60001", "i-0a1b2c3d4e5f60002"],
+        "livepatch-autopilot install sweep s-1",
+    )
+    .await;
     let web: livepatch_shared::domain::InstanceId = "i-0a1b2c3d4e5f60001".parse().unwrap();
     let since: jiff::Timestamp = "2026-12-03T00:00:00Z".parse().unwrap();
 
@@ -626,29 +636,20 @@ async fn an_earlier_install_that_already_failed_does_not_suppress_a_retry() {
         &json!({"failure": "yum_lock"}),
     );
     let clients = clients(&aws);
-    let send = |comment: &'static str| {
-        let ssm = clients.ssm.clone();
-        async move {
-            ssm.send_command()
-                .document_name("AWS-RunPatchBaseline")
-                .instance_ids("i-0a1b2c3d4e5f60001")
-                .parameters("Operation", vec!["Install".into()])
-                .parameters("RebootOption", vec!["NoReboot".into()])
-                .comment(comment)
-                .send()
-                .await
-                .unwrap()
-                .command()
-                .unwrap()
-                .command_id()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    send("livepatch-autopilot install queue a").await;
+    send_install(
+        &clients,
+        &["i-0a1b2c3d4e5f60001"],
+        "livepatch-autopilot install queue a",
+    )
+    .await;
     aws.run_agents();
     aws.set_clock("2026-12-03T01:00:05Z");
-    let retry = send("livepatch-autopilot install sweep b").await;
+    let retry = send_install(
+        &clients,
+        &["i-0a1b2c3d4e5f60001"],
+        "livepatch-autopilot install sweep b",
+    )
+    .await;
     let web: livepatch_shared::domain::InstanceId = "i-0a1b2c3d4e5f60001".parse().unwrap();
     let since: jiff::Timestamp = "2026-12-03T00:00:00Z".parse().unwrap();
     let cancelled = install::cancel_duplicates(&clients, &[(web, retry)], since)

@@ -28,19 +28,11 @@ def main(argv: list[str]) -> int:
 
         return demo_module.run(args.bin_dir.resolve(), args.fleet.resolve(), args.event.resolve())
 
-    import boto3
-
-    from .stack import REGION, deploy
+    from .stack import client_for, deploy
     from .template import Template
 
     def client(service: str):
-        return boto3.client(
-            service,
-            endpoint_url=args.endpoint,
-            region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        return client_for(args.endpoint, service)
 
     overrides = dict(item.split("=", 1) for item in args.set)
     deployment = deploy(client, Template.load(ROOT / "template.yaml"), overrides)

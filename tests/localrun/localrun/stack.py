@@ -29,6 +29,17 @@ CREDENTIALS = {
 }
 
 
+def client_for(endpoint: str, service: str):
+    """A boto3 client for the local AWS at `endpoint`, with the dummy credentials it accepts."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
 class LocalAws:
     """A livesim server in a child process, on a free loopback port."""
 
@@ -79,13 +90,7 @@ class LocalAws:
             return json.loads(response.read() or b"null")
 
     def client(self, service: str):
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        return client_for(self.endpoint, service)
 
     def sdk_env(self) -> dict[str, str]:
         """What a function process needs to reach this local AWS through the SDK's own settings."""
