@@ -173,6 +173,96 @@ pub fn parse_patch_non_compliance(
     })
 }
 
+/// Detail of `EC2 Command Status-change Notification` (source `aws.ssm`). `parameters` is a map of
+/// string **arrays** in real events (`aws_lambda_events` types it as a map of strings).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CommandStatusDetail {
+    pub command_id: String,
+    pub document_name: String,
+    pub status: String,
+    #[serde(default)]
+    pub parameters: std::collections::BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub requested_date_time: Option<String>,
+    #[serde(default)]
+    pub expire_after: Option<String>,
+}
+
+pub const COMMAND_STATUS_CHANGE: &str = "EC2 Command Status-change Notification";
+
+/// Command statuses after which nothing more happens to the command.
+pub const FINAL_COMMAND_STATUSES: [&str; 6] = [
+    "Success",
+    "Failed",
+    "TimedOut",
+    "Cancelled",
+    "Incomplete",
+    "RateExceeded",
+];
+
+/// Parses a command status change; a status that is not final is refused as irrelevant.
+pub fn parse_command_status(raw: &Value) -> Result<Envelope<CommandStatusDetail>, EventError> {
+    let event: Envelope<CommandStatusDetail> =
+        parse_envelope(raw, COMMAND_STATUS_CHANGE, SSM_SOURCE)?;
+    if event.detail.command_id.trim().is_empty() {
+        return Err(EventError::MissingField("detail.command-id"));
+    }
+    if !FINAL_COMMAND_STATUSES.contains(&event.detail.status.as_str()) {
+        return Err(EventError::Irrelevant(format!(
+            "command status {:?} is not final",
+            event.detail.status
+        )));
+    }
+    Ok(event)
+}
+
+/// Detail of `Maintenance Window Execution State-change Notification` (source `aws.ssm`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct WindowExecutionDetail {
+    pub window_id: String,
+    pub window_execution_id: String,
+    pub status: String,
+    #[serde(default)]
+    pub start_time: Option<String>,
+    #[serde(default)]
+    pub end_time: Option<String>,
+}
+
+pub const WINDOW_EXECUTION_CHANGE: &str = "Maintenance Window Execution State-change Notification";
+
+/// Window execution statuses after which the execution is over.
+pub const FINAL_WINDOW_STATUSES: [&str; 6] = [
+    "SUCCESS",
+    "FAILED",
+    "TIMED_OUT",
+    "CANCELLED",
+    "SKIPPED_OVERLAPPING",
+    "CANCELLING",
+];
+
+/// Parses a window execution change; a status that is not final is refused as irrelevant.
+pub fn parse_window_execution(raw: &Value) -> Result<Envelope<WindowExecutionDetail>, EventError> {
+    let event: Envelope<WindowExecutionDetail> =
+        parse_envelope(raw, WINDOW_EXECUTION_CHANGE, SSM_SOURCE)?;
+    if event.detail.window_id.trim().is_empty() {
+        return Err(EventError::MissingField("detail.window-id"));
+    }
+    if !FINAL_WINDOW_STATUSES.contains(&event.detail.status.as_str()) {
+        return Err(EventError::Irrelevant(format!(
+            "window execution status {:?} is not final",
+            event.detail.status
+        )));
+    }
+    Ok(event)
+}
+
+/// The `detail-type` of an event, to pick its parser; `None` when it has none.
+pub fn detail_type(raw: &Value) -> Option<&str> {
+    raw.get("detail-type").and_then(Value::as_str)
+}
+
 /// One record of an SQS batch as the Lambda SQS event source delivers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueRecord {
@@ -374,5 +464,52 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("time"));
+    }
+
+    #[test]
+    fn command_status_samples_parse_with_array_parameters() {
+        let raw: Value =
+            serde_json::from_str(include_str!("../../events/command-status-failed.json")).unwrap();
+        let event = parse_command_status(&raw).unwrap();
+        assert_eq!(event.detail.document_name, "AWS-RunPatchBaseline");
+        assert_eq!(event.detail.status, "Failed");
+        assert_eq!(
+            event.detail.parameters["Operation"],
+            vec!["Install".to_owned()]
+        );
+        assert_eq!(detail_type(&raw), Some(COMMAND_STATUS_CHANGE));
+        let mut running = raw.clone();
+        running["detail"]["status"] = json!("InProgress");
+        assert!(matches!(
+            parse_command_status(&running),
+            Err(EventError::Irrelevant(_))
+        ));
+        let mut flat = raw.clone();
+        flat["detail"]["parameters"] = json!({"Operation": "Install"});
+        assert!(matches!(
+            parse_command_status(&flat),
+            Err(EventError::Malformed(_))
+        ));
+        let mut blank = raw;
+        blank["detail"]["command-id"] = json!(" ");
+        assert_eq!(
+            parse_command_status(&blank),
+            Err(EventError::MissingField("detail.command-id"))
+        );
+    }
+
+    #[test]
+    fn window_execution_sample_parses_and_non_final_is_irrelevant() {
+        let raw: Value =
+            serde_json::from_str(include_str!("../../events/window-execution.json")).unwrap();
+        let event = parse_window_execution(&raw).unwrap();
+        assert_eq!(event.detail.status, "SUCCESS");
+        assert!(event.detail.window_id.starts_with("mw-"));
+        let mut started = raw;
+        started["detail"]["status"] = json!("IN_PROGRESS");
+        assert!(matches!(
+            parse_window_execution(&started),
+            Err(EventError::Irrelevant(_))
+        ));
     }
 }

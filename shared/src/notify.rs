@@ -167,6 +167,127 @@ impl Notification {
     }
 }
 
+/// Checks `card` against the AWS Chatbot custom notification schema: the required fields and the
+/// type of every field Chatbot reads. Chatbot drops an invalid card silently, so tests check each
+/// message kind with this; every problem found is returned.
+pub fn validate_chat_card(card: &serde_json::Value) -> Result<(), Vec<String>> {
+    use serde_json::Value;
+    let mut problems = Vec::new();
+    let mut expect =
+        |path: &str, value: Option<&Value>, ok: fn(&Value) -> bool, required: bool, what: &str| {
+            match value {
+                None if required => problems.push(format!("{path} is required")),
+                Some(v) if !ok(v) => problems.push(format!("{path} must be {what}, got {v}")),
+                _ => {}
+            }
+        };
+    let string = |v: &Value| v.is_string();
+    let text = |v: &Value| v.as_str().is_some_and(|s| !s.trim().is_empty());
+    let strings = |v: &Value| v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
+    let object = |v: &Value| v.is_object();
+    expect("$", Some(card), object, true, "an object");
+    expect(
+        "version",
+        card.get("version"),
+        |v| v == "1.0",
+        true,
+        "\"1.0\"",
+    );
+    expect(
+        "source",
+        card.get("source"),
+        |v| v == "custom",
+        true,
+        "\"custom\"",
+    );
+    expect("id", card.get("id"), string, false, "a string");
+    expect("content", card.get("content"), object, true, "an object");
+    let content = card.get("content");
+    let field = |parent: Option<&Value>, name: &str| parent.and_then(|p| p.get(name)).cloned();
+    let c = |name: &str| field(content, name);
+    expect(
+        "content.textType",
+        c("textType").as_ref(),
+        |v| v == "client-markdown",
+        false,
+        "\"client-markdown\"",
+    );
+    expect(
+        "content.title",
+        c("title").as_ref(),
+        text,
+        true,
+        "a non-empty string",
+    );
+    expect(
+        "content.description",
+        c("description").as_ref(),
+        string,
+        true,
+        "a string",
+    );
+    expect(
+        "content.nextSteps",
+        c("nextSteps").as_ref(),
+        strings,
+        false,
+        "an array of strings",
+    );
+    expect(
+        "content.keywords",
+        c("keywords").as_ref(),
+        strings,
+        false,
+        "an array of strings",
+    );
+    let metadata = card.get("metadata");
+    expect("metadata", metadata, object, false, "an object");
+    let m = |name: &str| field(metadata, name);
+    expect(
+        "metadata.threadId",
+        m("threadId").as_ref(),
+        text,
+        false,
+        "a non-empty string",
+    );
+    expect(
+        "metadata.summary",
+        m("summary").as_ref(),
+        string,
+        false,
+        "a string",
+    );
+    expect(
+        "metadata.eventType",
+        m("eventType").as_ref(),
+        string,
+        false,
+        "a string",
+    );
+    expect(
+        "metadata.relatedResources",
+        m("relatedResources").as_ref(),
+        strings,
+        false,
+        "an array of strings",
+    );
+    expect(
+        "metadata.additionalContext",
+        m("additionalContext").as_ref(),
+        |v| {
+            v.as_object()
+                .is_some_and(|o| o.values().all(Value::is_string))
+        },
+        false,
+        "an object of strings",
+    );
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
 /// Next steps, at most ten (or fewer when the message must shrink), the rest counted.
 fn shown_steps(steps: &[String], max_lines: usize) -> Vec<String> {
     shown_lines(
@@ -311,5 +432,30 @@ mod tests {
         let text = n.email_text();
         assert_eq!(text.matches(": stopped").count(), SECTION_MAX_LINES);
         assert!(text.contains("... and 70 more"));
+    }
+
+    #[test]
+    fn every_rendered_card_is_a_valid_custom_notification() {
+        assert_eq!(validate_chat_card(&sample().chat_card()), Ok(()));
+        let rendered = sample().render();
+        let body: serde_json::Value = serde_json::from_str(&rendered.message).unwrap();
+        let card: serde_json::Value =
+            serde_json::from_str(body["https"].as_str().unwrap()).unwrap();
+        assert_eq!(validate_chat_card(&card), Ok(()));
+    }
+
+    #[test]
+    fn invalid_cards_are_refused_with_every_problem() {
+        let mut card = sample().chat_card();
+        card["version"] = json!("2.0");
+        card["content"]["title"] = json!("  ");
+        card["content"]["nextSteps"] = json!(["ok", 3]);
+        card["metadata"]["additionalContext"] = json!({"level": 1});
+        let problems = validate_chat_card(&card).unwrap_err();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("content.title")));
+        let problems = validate_chat_card(&json!({"source": "aws.ssm"})).unwrap_err();
+        assert!(problems.contains(&"version is required".to_owned()));
+        assert!(problems.contains(&"content is required".to_owned()));
     }
 }

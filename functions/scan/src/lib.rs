@@ -61,6 +61,8 @@ pub struct ScanOutcome {
     pub failed: Vec<FailedCommand>,
     pub notification_id: Option<String>,
     pub notification_error: Option<String>,
+    /// Nothing was published: the scan reached the same instances as the previous one.
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -162,6 +164,24 @@ pub async fn handle(
         }
     }
 
+    // Quiet by default: a scan that reached exactly the instances the previous scan did, with
+    // every command sent, tells nobody anything new (results come from the report function).
+    if !settings.dry_run && outcome.failed.is_empty() {
+        let previous = previous_scan_targets(clients, &run, event.time)
+            .await
+            .map_err(ScanError::Gather)?;
+        let now: BTreeSet<&str> = outcome.targets.iter().map(String::as_str).collect();
+        if previous
+            .as_ref()
+            .is_some_and(|p| p.iter().map(String::as_str).eq(now.iter().copied()))
+        {
+            tracing::info!(event_id = %event.id, "same instances as the previous scan; nothing to report");
+            outcome.quiet = true;
+            emit(&outcome, event.time, false);
+            return Ok(outcome);
+        }
+    }
+
     let notification = summary(&outcome, &event.time);
     // The commands went out: a lost summary must not fail the invocation, because its retry would
     // find the commands sent and stay quiet. The failure is logged and counted for an alarm.
@@ -173,18 +193,60 @@ pub async fn handle(
             outcome.notification_error = Some(err.to_string());
         }
     }
+    emit(&outcome, event.time, published.is_err());
+    Ok(outcome)
+}
+
+fn emit(outcome: &ScanOutcome, now: jiff::Timestamp, publish_failed: bool) {
     livepatch_shared::telemetry::emit_metrics(
         "scan",
-        event.time,
+        now,
         &[
             ("InstancesScanned", outcome.targets.len() as u64),
             ("InstancesSkipped", outcome.skipped.len() as u64),
             ("CommandsSent", outcome.sent.len() as u64),
             ("CommandsFailed", outcome.failed.len() as u64),
-            ("NotificationsFailed", u64::from(published.is_err())),
+            ("NotificationsFailed", u64::from(publish_failed)),
         ],
     );
-    Ok(outcome)
+}
+
+/// How far back the previous scan is looked for: a daily scan that missed a week reports again.
+const PREVIOUS_SCAN_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(8 * 24);
+
+/// The instances the newest earlier scan run (another event than `run`) sent its Scan to, or
+/// `None` when there was none in the window.
+async fn previous_scan_targets(
+    clients: &Clients,
+    run: &str,
+    now: jiff::Timestamp,
+) -> Result<Option<BTreeSet<String>>, livepatch_shared::aws::AwsError> {
+    let commands = ssm::commands_since(
+        &clients.ssm,
+        Some(livepatch_shared::domain::scan::RUN_PATCH_BASELINE),
+        now - PREVIOUS_SCAN_WINDOW,
+    )
+    .await?;
+    let run_of = |comment: &str| -> Option<String> {
+        let rest = comment.strip_prefix("livepatch-autopilot scan ")?;
+        Some(rest.split_whitespace().next()?.to_owned())
+    };
+    let this = run_of(&format!("{run} ")).unwrap_or_default();
+    let earlier = commands
+        .iter()
+        .filter_map(|c| run_of(&c.comment).map(|r| (r, c)))
+        .filter(|(r, c)| *r != this && c.requested.is_some_and(|t| t <= now))
+        .max_by_key(|(_, c)| c.requested);
+    let Some((previous, _)) = earlier else {
+        return Ok(None);
+    };
+    Ok(Some(
+        commands
+            .iter()
+            .filter(|c| run_of(&c.comment).as_deref() == Some(previous.as_str()))
+            .flat_map(|c| c.instance_ids.iter().cloned())
+            .collect(),
+    ))
 }
 
 async fn gather_and_plan(clients: &Clients, settings: &Settings) -> Result<ScanPlan, ScanError> {

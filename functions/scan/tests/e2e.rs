@@ -367,3 +367,45 @@ fn missing_or_invalid_settings_name_the_variable() {
     .unwrap_err();
     assert_eq!(err.var, "TARGET_TAGS");
 }
+
+#[tokio::test]
+async fn a_scan_that_reaches_the_same_instances_as_the_last_one_is_quiet() {
+    let aws = LocalAws::start("demo.json");
+    let (clients, settings) = (clients(&aws), settings(&aws, &[]));
+    let on = |day: &str, id: &str| {
+        let mut e = event();
+        e["id"] = json!(id);
+        e["time"] = json!(format!("2026-12-0{day}T01:00:00Z"));
+        e
+    };
+    handle(&clients, &settings, &event()).await.unwrap();
+    assert_eq!(aws.notifications().len(), 1, "the first scan is news");
+
+    aws.set_clock("2026-12-04T01:00:00Z");
+    let next = handle(&clients, &settings, &on("4", "scan-day-2"))
+        .await
+        .unwrap();
+    assert_eq!(next.sent.len(), 2, "the scan itself still runs");
+    assert!(next.quiet);
+    assert_eq!(aws.notifications().len(), 1, "nothing changed: no message");
+
+    // An instance loses its agent: the fleet changed, so the scan says so.
+    aws.post(
+        "instances/i-0f3a9c2e41b7d5a03",
+        &json!({"agent": "ConnectionLost"}),
+    );
+    aws.set_clock("2026-12-05T01:00:00Z");
+    let changed = handle(&clients, &settings, &on("5", "scan-day-3"))
+        .await
+        .unwrap();
+    assert!(!changed.quiet);
+    let notes = aws.notifications();
+    assert_eq!(notes.len(), 2);
+    let email = notes[1]["notification"]["message_by_protocol"]["email"]
+        .as_str()
+        .unwrap();
+    assert!(
+        email.contains("i-0f3a9c2e41b7d5a03: SSM agent not reachable"),
+        "{email}"
+    );
+}

@@ -4,12 +4,16 @@
 //! No I/O and no AWS SDK types: everything here is a value or a function of its arguments,
 //! and "now" is always passed in.
 
+pub mod digest;
+pub mod facts;
 pub mod fleet;
 pub mod ids;
 pub mod install;
 pub mod kernel;
 pub mod livepatch;
+pub mod outcome;
 pub mod patch;
+pub mod reboot;
 pub mod rpmver;
 pub mod scan;
 pub mod support;
@@ -25,6 +29,11 @@ pub use livepatch::{
 };
 pub use patch::{
     highest, Classification, ComplianceStatus, PatchState, Severity, Spelling, UnknownValue,
+};
+pub use reboot::{
+    plan_reboots, BookedInstance, Booking, BookingState, InstanceDecision, NewBooking,
+    RebootCandidate, RebootDecision, RebootPlan, RebootPolicy, RebootPolicyError, RebootWindow,
+    RebootWindowError, Slot, SupportFact, Urgency, Withdrawal,
 };
 pub use rpmver::rpmvercmp;
 pub use support::{

@@ -1,5 +1,6 @@
 //! Thin adapters over the AWS SDK: pagination, batching, retries and error mapping. No decisions.
 
+pub mod results;
 pub mod sns;
 pub mod ssm;
 

@@ -14,7 +14,7 @@ use livepatch_domain::{InstanceId, PatchState, Platform};
 use super::AwsError;
 
 /// The custom inventory type that holds each instance's kernel facts.
-pub const KERNEL_FACTS_TYPE: &str = "Custom:KernelLivePatch";
+pub use livepatch_domain::facts::KERNEL_FACTS_TYPE;
 
 /// Registered instances carrying every tag in `tags` (key → accepted values); all of them when empty.
 ///

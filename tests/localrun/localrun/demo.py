@@ -210,6 +210,12 @@ def run(bin_dir: Path, fleet: Path, event_file: Path) -> int:
         demo.route_events()
         demo.notifications()
 
+        digest_time = (later + timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        demo.aws.control("POST", "clock", {"now": digest_time})
+        heading(f"{digest_time} the daily digest: the fleet in counts, worst cases first")
+        demo.invoke("report", scheduled(event, digest_time, "0003"))
+        demo.notifications()
+
         heading("Fleet after the run")
         print(fleet_table(demo.aws.control("GET", "fleet")))
         return 0

@@ -1,0 +1,295 @@
+//! One finished command of the product's, as people read it: counts by status, and for each
+//! failure the instance and its cause. Pure: built from what `ListCommandInvocations` returned.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use livepatch_shared::domain::outcome::{status_counts, InstanceFailure, InvocationResult};
+use livepatch_shared::notify::{Level, Notification, Section};
+
+/// Every comment the product puts on its commands starts with this.
+pub const PRODUCT_COMMENT_PREFIX: &str = "livepatch-autopilot ";
+/// Commands run by the product's reboot windows; the window's own report covers them.
+pub const REBOOT_COMMENT_PREFIX: &str = "livepatch-autopilot reboot";
+
+/// What a command was for, from its document, parameters and comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Scan,
+    Install,
+    Reboot,
+    Facts,
+    Enable,
+    Disable,
+    Other(String),
+}
+
+impl Action {
+    pub fn of(
+        document: &str,
+        parameters: &BTreeMap<String, Vec<String>>,
+        comment: &str,
+        facts_document: &str,
+    ) -> Action {
+        let param = |name: &str| {
+            parameters
+                .get(name)
+                .and_then(|v| v.first())
+                .map(String::as_str)
+        };
+        match document {
+            "AWS-RunPatchBaseline" => match (param("Operation"), param("RebootOption")) {
+                (Some("Scan"), _) => Action::Scan,
+                (Some("Install"), Some("NoReboot")) => Action::Install,
+                // RebootIfNeeded is the default reboot option.
+                (Some("Install"), _) => Action::Reboot,
+                _ => Action::Other(document.to_owned()),
+            },
+            "AWS-ConfigureKernelLivePatching" => match param("EnableOrDisable") {
+                Some("Disable") => Action::Disable,
+                _ => Action::Enable,
+            },
+            d if d == facts_document => Action::Facts,
+            _ => {
+                let word = comment
+                    .strip_prefix(PRODUCT_COMMENT_PREFIX)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .unwrap_or_default();
+                match (word, param("Action")) {
+                    (_, Some("Disable")) | ("disable", _) => Action::Disable,
+                    ("enable", _) => Action::Enable,
+                    _ => Action::Other(document.to_owned()),
+                }
+            }
+        }
+    }
+
+    /// Whether success means the fleet changed (then it is news even without failures).
+    pub fn changes_something(&self) -> bool {
+        matches!(
+            self,
+            Action::Install | Action::Reboot | Action::Enable | Action::Disable
+        )
+    }
+
+    pub fn key(&self) -> &str {
+        match self {
+            Action::Scan => "scan",
+            Action::Install => "install",
+            Action::Reboot => "reboot",
+            Action::Facts => "facts",
+            Action::Enable => "enable",
+            Action::Disable => "disable",
+            Action::Other(_) => "command",
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Action::Scan => "Patch scan".into(),
+            Action::Install => "Live patch install".into(),
+            Action::Reboot => "Reboot into the latest kernel".into(),
+            Action::Facts => "Kernel facts collection".into(),
+            Action::Enable => "Enabling live patching".into(),
+            Action::Disable => "Disabling live patching".into(),
+            Action::Other(document) => format!("Command {document}"),
+        }
+    }
+}
+
+/// A finished command and what became of it on each instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandReport {
+    pub command_id: String,
+    pub document: String,
+    pub action: Action,
+    /// The command's own final status (`Success`, `Failed`, `TimedOut`...).
+    pub status: String,
+    pub results: Vec<InvocationResult>,
+    pub failures: Vec<InstanceFailure>,
+}
+
+impl CommandReport {
+    /// The message, or `None` when there is nothing new to say (quiet by default).
+    pub fn notification(&self) -> Option<Notification> {
+        let changes = self.action.changes_something();
+        if !livepatch_shared::domain::outcome::worth_reporting(
+            changes,
+            &self.results,
+            &self.failures,
+        ) {
+            return None;
+        }
+        let counts = status_counts(&self.results);
+        let succeeded: Vec<String> = self
+            .results
+            .iter()
+            .filter(|r| r.status == "Success")
+            .map(|r| r.instance_id.clone())
+            .collect();
+        let (new, repeated): (Vec<&InstanceFailure>, Vec<&InstanceFailure>) =
+            self.failures.iter().partition(|f| !f.repeated);
+        let failed = self.failures.len();
+        let title = if failed == 0 {
+            format!(
+                "{} succeeded on {} instances",
+                self.action.label(),
+                succeeded.len()
+            )
+        } else {
+            format!(
+                "{} failed on {failed} of {} instances",
+                self.action.label(),
+                self.results.len()
+            )
+        };
+        let tally = counts
+            .iter()
+            .map(|(status, n)| format!("{status} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let summary = format!(
+            "Command {} ({}) finished {}: {tally}.",
+            self.command_id, self.document, self.status
+        );
+        let mut sections = Vec::new();
+        if !new.is_empty() {
+            sections.push(Section {
+                heading: "Failed".into(),
+                lines: new
+                    .iter()
+                    .map(|f| format!("{}: {}", f.instance_id, f.cause))
+                    .collect(),
+            });
+        }
+        if !repeated.is_empty() {
+            sections.push(Section {
+                heading: "Failing again with the same cause (see the daily digest)".into(),
+                lines: repeated
+                    .iter()
+                    .map(|f| format!("{}: {}", f.instance_id, f.cause))
+                    .collect(),
+            });
+        }
+        if !succeeded.is_empty() {
+            sections.push(Section {
+                heading: "Succeeded".into(),
+                lines: succeeded.clone(),
+            });
+        }
+        let mut next_steps: Vec<String> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for failure in &new {
+            if seen.insert(failure.cause.key()) {
+                next_steps.push(format!("{}: {}", failure.cause, failure.cause.fix()));
+            }
+        }
+        if failed > 0 {
+            next_steps.push(format!(
+                "Full output: aws ssm list-command-invocations --command-id {} --details",
+                self.command_id
+            ));
+        }
+        let mut keywords = vec![self.action.key().to_owned(), self.status.clone()];
+        keywords.extend(seen.iter().map(|k| (*k).to_owned()));
+        Some(Notification {
+            id: format!("command-{}", self.command_id),
+            event_type: format!("command.{}", self.action.key()),
+            level: if failed > 0 {
+                Level::Warning
+            } else {
+                Level::Info
+            },
+            title,
+            summary,
+            sections,
+            next_steps,
+            keywords,
+            thread_id: format!("command-{}", self.command_id),
+            related_resources: self.results.iter().map(|r| r.instance_id.clone()).collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<String>> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), vec![(*v).to_owned()]))
+            .collect()
+    }
+
+    #[test]
+    fn actions_from_document_parameters_and_comment() {
+        let facts = "LivePatchAutopilot-KernelFacts";
+        let cases = [
+            (
+                "AWS-RunPatchBaseline",
+                params(&[("Operation", "Scan")]),
+                "",
+                Action::Scan,
+            ),
+            (
+                "AWS-RunPatchBaseline",
+                params(&[("Operation", "Install"), ("RebootOption", "NoReboot")]),
+                "",
+                Action::Install,
+            ),
+            (
+                "AWS-RunPatchBaseline",
+                params(&[("Operation", "Install"), ("RebootOption", "RebootIfNeeded")]),
+                "",
+                Action::Reboot,
+            ),
+            (
+                "AWS-RunPatchBaseline",
+                params(&[("Operation", "Install")]),
+                "",
+                Action::Reboot,
+            ),
+            (
+                "AWS-ConfigureKernelLivePatching",
+                params(&[("EnableOrDisable", "Enable")]),
+                "",
+                Action::Enable,
+            ),
+            (
+                "AWS-ConfigureKernelLivePatching",
+                params(&[("EnableOrDisable", "Disable")]),
+                "",
+                Action::Disable,
+            ),
+            (facts, params(&[]), "", Action::Facts),
+            (
+                "LivePatchAutopilot-EnableAL2023",
+                params(&[("Action", "Enable")]),
+                "livepatch-autopilot enable 2026-12-03",
+                Action::Enable,
+            ),
+            (
+                "LivePatchAutopilot-EnableAL2023",
+                params(&[("Action", "Disable")]),
+                "livepatch-autopilot disable x",
+                Action::Disable,
+            ),
+            (
+                "Custom-Doc",
+                params(&[]),
+                "someone else",
+                Action::Other("Custom-Doc".into()),
+            ),
+        ];
+        for (document, parameters, comment, expected) in cases {
+            assert_eq!(
+                Action::of(document, &parameters, comment, facts),
+                expected,
+                "{document} {parameters:?}"
+            );
+        }
+        assert!(Action::Install.changes_something());
+        assert!(!Action::Scan.changes_something());
+        assert!(!Action::Facts.changes_something());
+    }
+}

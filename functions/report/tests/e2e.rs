@@ -1,0 +1,320 @@
+//! `report` against the simulated fleet: the product's commands run, fail the way real instances
+//! do, and the report names the instance and the cause; the digest adds the fleet up.
+
+use livepatch_shared::config::Env;
+use livepatch_testkit::{fleet, sqs_batch, LocalAws};
+use report::{handle, Clients, ReportOutcome, Settings};
+use serde_json::{json, Value};
+
+const COMMAND_STATUS: &str = "EC2 Command Status-change Notification";
+const WEB: &str = "i-0a1b2c3d4e5f60001";
+const API: &str = "i-0a1b2c3d4e5f60002";
+
+fn sdk_clients(aws: &LocalAws) -> (aws_sdk_ssm::Client, aws_sdk_sns::Client) {
+    let sdk = aws.sdk_config();
+    (
+        aws_sdk_ssm::Client::new(&sdk),
+        aws_sdk_sns::Client::new(&sdk),
+    )
+}
+
+fn clients(aws: &LocalAws) -> Clients {
+    let (ssm, sns) = sdk_clients(aws);
+    Clients { ssm, sns }
+}
+
+fn settings(aws: &LocalAws) -> Settings {
+    Settings::from_env(&Env(
+        aws.env_lookup("report", &[("INVOCATION_GRACE_MILLIS", "50")])
+    ))
+    .expect("deployed settings are valid")
+}
+
+fn scheduled(id: &str, time: &str) -> Value {
+    let mut event: Value =
+        serde_json::from_str(include_str!("../../../events/scheduled-scan.json")).unwrap();
+    event["id"] = json!(id);
+    event["time"] = json!(time);
+    event
+}
+
+/// Runs the product's scan at `time`; returns the events the fleet emitted meanwhile.
+async fn scan(aws: &LocalAws, id: &str, time: &str) -> Vec<Value> {
+    aws.set_clock(time);
+    let before = aws.events().len();
+    let (ssm, sns) = sdk_clients(aws);
+    let settings = scan::Settings::from_env(&Env(aws.env_lookup("scan", &[]))).unwrap();
+    scan::handle(&scan::Clients { ssm, sns }, &settings, &scheduled(id, time))
+        .await
+        .unwrap();
+    aws.run_agents();
+    aws.events().into_iter().skip(before).collect()
+}
+
+/// Runs the product's install on the non-compliance events among `events`; returns the events
+/// the fleet emitted while the installs ran.
+async fn install(aws: &LocalAws, events: &[Value]) -> Vec<Value> {
+    let non_compliant: Vec<Value> = events
+        .iter()
+        .filter(|e| e["detail"]["compliance-status"] == "non_compliant")
+        .cloned()
+        .collect();
+    let (ssm, sns) = sdk_clients(aws);
+    let settings = install::Settings::from_env(&Env(aws.env_lookup("install", &[]))).unwrap();
+    let before = aws.events().len();
+    install::handle(
+        &install::Clients { ssm, sns },
+        &settings,
+        &sqs_batch(&non_compliant),
+    )
+    .await
+    .unwrap();
+    aws.run_agents();
+    aws.events().into_iter().skip(before).collect()
+}
+
+fn command_events<'a>(events: &'a [Value], operation: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| {
+            e["detail-type"] == COMMAND_STATUS
+                && e["detail"]["parameters"]["Operation"][0] == operation
+        })
+        .collect()
+}
+
+fn published(aws: &LocalAws) -> Vec<(String, Value, Value)> {
+    aws.notifications()
+        .iter()
+        .filter(|n| n["notification"]["message_attributes"]["event_type"]["StringValue"] != "scan")
+        .map(|n| {
+            let message: Value =
+                serde_json::from_str(n["notification"]["message"].as_str().unwrap()).unwrap();
+            let card: Value = serde_json::from_str(message["https"].as_str().unwrap()).unwrap();
+            (
+                n["notification"]["subject"].as_str().unwrap().to_owned(),
+                message,
+                card,
+            )
+        })
+        .collect()
+}
+
+fn report_messages(aws: &LocalAws) -> Vec<(String, Value, Value)> {
+    published(aws)
+        .into_iter()
+        .filter(|(_, _, card)| {
+            let kind = card["metadata"]["eventType"].as_str().unwrap_or_default();
+            kind.starts_with("command.") || kind == "digest" || kind.starts_with("window")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_held_yum_lock_is_reported_with_the_instance_and_the_cause() {
+    let aws = LocalAws::start("small.json");
+    let (clients, settings) = (clients(&aws), settings(&aws));
+    let scanned = scan(
+        &aws,
+        "22222222-0000-4000-8000-000000000001",
+        "2026-12-03T01:00:00Z",
+    )
+    .await;
+    // The lock is taken after the scan, as when another yum run starts between the two.
+    aws.post(&format!("instances/{WEB}"), &json!({"failure": "yum_lock"}));
+
+    // A scan where every instance succeeded says nothing.
+    for event in command_events(&scanned, "Scan") {
+        let outcome = handle(&clients, &settings, event).await.unwrap();
+        assert!(outcome.published.is_none(), "{outcome:?}");
+        assert!(outcome.quiet_because.is_some());
+    }
+
+    let installed = install(&aws, &scanned).await;
+    let install_events = command_events(&installed, "Install");
+    assert_eq!(
+        install_events.len(),
+        1,
+        "one install command for web-1 and api-1"
+    );
+    let outcome: ReportOutcome = handle(&clients, &settings, install_events[0])
+        .await
+        .unwrap();
+    let message = outcome.published.expect("a failed install is news");
+    assert_eq!(message.event_type, "command.install");
+
+    let messages = report_messages(&aws);
+    assert_eq!(messages.len(), 1);
+    let (subject, body, card) = &messages[0];
+    assert!(
+        subject.contains("Live patch install failed on 1 of 3 instances"),
+        "{subject}"
+    );
+    let email = body["email"].as_str().unwrap();
+    assert!(
+        email.contains(&format!("  - {WEB}: yum/dnf lock held by another process")),
+        "{email}"
+    );
+    assert!(email.contains(&format!("Succeeded:\n  - {API}")), "{email}");
+    assert!(
+        email.contains("Find what holds the yum/dnf lock"),
+        "{email}"
+    );
+    assert_eq!(
+        card["metadata"]["threadId"],
+        format!(
+            "command-{}",
+            install_events[0]["detail"]["command-id"].as_str().unwrap()
+        )
+    );
+    assert!(card["content"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("yum/dnf lock held"));
+    livepatch_shared::notify::validate_chat_card(card).expect("valid chat card");
+}
+
+#[tokio::test]
+async fn the_same_failure_again_is_left_to_the_digest_which_counts_it() {
+    let aws = LocalAws::start("small.json");
+    let (clients, settings) = (clients(&aws), settings(&aws));
+    let scanned = scan(
+        &aws,
+        "22222222-0000-4000-8000-000000000002",
+        "2026-12-03T01:00:00Z",
+    )
+    .await;
+    // The lock is taken after the scan, as when another yum run starts between the two.
+    aws.post(&format!("instances/{WEB}"), &json!({"failure": "yum_lock"}));
+    let first = install(&aws, &scanned).await;
+    let outcome = handle(&clients, &settings, command_events(&first, "Install")[0])
+        .await
+        .unwrap();
+    assert!(outcome.published.is_some());
+
+    // The sweep retries web-1 two hours later; it fails the same way.
+    aws.set_clock("2026-12-03T03:00:00Z");
+    let (ssm, sns) = sdk_clients(&aws);
+    let install_settings =
+        install::Settings::from_env(&Env(aws.env_lookup("install", &[]))).unwrap();
+    let before = aws.events().len();
+    install::handle(
+        &install::Clients { ssm, sns },
+        &install_settings,
+        &scheduled("sweep-1", "2026-12-03T03:00:00Z"),
+    )
+    .await
+    .unwrap();
+    aws.run_agents();
+    let again: Vec<Value> = aws.events().into_iter().skip(before).collect();
+    let retry = command_events(&again, "Install");
+    assert_eq!(retry.len(), 1);
+    let outcome = handle(&clients, &settings, retry[0]).await.unwrap();
+    assert!(outcome.published.is_none(), "{outcome:?}");
+    assert_eq!(report_messages(&aws).len(), 1, "no second message");
+
+    // The digest says it once, with the count.
+    let outcome = handle(
+        &clients,
+        &settings,
+        &scheduled("digest-1", "2026-12-03T07:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.published.unwrap().event_type, "digest");
+    let messages = report_messages(&aws);
+    let (_, body, card) = messages.last().unwrap();
+    let email = body["email"].as_str().unwrap();
+    assert!(
+        email.contains(&format!(
+            "  - {WEB} install: yum/dnf lock held by another process (2 times, last 03:00 UTC)"
+        )),
+        "{email}"
+    );
+    livepatch_shared::notify::validate_chat_card(card).expect("valid chat card");
+}
+
+#[tokio::test]
+async fn the_digest_adds_up_the_demo_fleet() {
+    let aws = LocalAws::start("demo.json");
+    let (clients, settings) = (clients(&aws), settings(&aws));
+    scan(
+        &aws,
+        "22222222-0000-4000-8000-000000000003",
+        "2026-12-03T01:00:00Z",
+    )
+    .await;
+    let outcome = handle(
+        &clients,
+        &settings,
+        &scheduled("digest-demo", "2026-12-03T07:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.published.unwrap().event_type, "digest");
+    let messages = report_messages(&aws);
+    let (subject, body, card) = messages.last().unwrap();
+    let email = body["email"].as_str().unwrap();
+    println!("{subject}\n{email}");
+    livepatch_shared::notify::validate_chat_card(card).expect("valid chat card");
+    let expected = expected_demo_counts(&aws);
+    for fragment in expected {
+        assert!(
+            email.contains(&fragment),
+            "missing {fragment:?} in\n{email}"
+        );
+    }
+}
+
+/// What the demo fleet file says the digest must count, derived from the fleet file itself.
+fn expected_demo_counts(_aws: &LocalAws) -> Vec<String> {
+    let demo = fleet("demo.json");
+    let instances = demo["instances"].as_array().unwrap();
+    let managed_al: Vec<&Value> = instances
+        .iter()
+        .filter(|i| i["managed"] != false && i["state"] != "stopped")
+        .filter(|i| i["platform"] == "AL2" || i["platform"] == "AL2023")
+        .collect();
+    let opted_out = managed_al
+        .iter()
+        .filter(|i| i["tags"].get("livepatch-autopilot:opt-out").is_some())
+        .count();
+    vec![format!(
+        "{} instances in scope ({opted_out} opted out",
+        managed_al.len() - opted_out
+    )]
+}
+
+#[tokio::test]
+async fn bad_and_foreign_events_change_nothing() {
+    let aws = LocalAws::start("small.json");
+    let (clients, settings) = (clients(&aws), settings(&aws));
+    let sample: Value =
+        serde_json::from_str(include_str!("../../../events/command-status-failed.json")).unwrap();
+
+    // A command this account never ran (or someone else's): quiet.
+    let outcome = handle(&clients, &settings, &sample).await.unwrap();
+    assert!(outcome
+        .quiet_because
+        .unwrap()
+        .contains("not sent by livepatch-autopilot"));
+
+    // Not final yet: quiet.
+    let mut running = sample.clone();
+    running["detail"]["status"] = json!("InProgress");
+    let outcome = handle(&clients, &settings, &running).await.unwrap();
+    assert!(outcome.quiet_because.unwrap().contains("not final"));
+
+    // Malformed: refused with the reason.
+    let mut broken = sample.clone();
+    broken["detail"]["parameters"] = json!({"Operation": "Install"});
+    let err = handle(&clients, &settings, &broken).await.unwrap_err();
+    assert!(err.to_string().contains("refused event"), "{err}");
+    let err = handle(&clients, &settings, &json!({"hello": 1}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("refused event"), "{err}");
+
+    assert!(report_messages(&aws).is_empty());
+    assert!(aws.commands().is_empty());
+}

@@ -1,0 +1,265 @@
+//! Golden files: the email text and the chat card of every message kind the report function
+//! sends, byte for byte. A change to wording shows up in review as a diff of `tests/golden/`.
+//! Regenerate with `UPDATE_GOLDEN=1 cargo test -p report --test golden`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use livepatch_shared::domain::digest::{
+    digest, BookedReboot, DigestInstance, LivePatchGap, PatchView, RecentFailure,
+};
+use livepatch_shared::domain::facts::KernelFacts;
+use livepatch_shared::domain::outcome::{FailureCause, InstanceFailure, InvocationResult};
+use livepatch_shared::domain::{InstanceId, Platform, Severity};
+use livepatch_shared::notify::{validate_chat_card, Notification};
+use report::command::{Action, CommandReport};
+
+fn check(name: &str, notification: &Notification) {
+    let card = notification.chat_card();
+    validate_chat_card(&card).unwrap_or_else(|p| panic!("{name}: invalid chat card: {p:?}"));
+    let rendered = notification.render();
+    assert!(
+        rendered.subject.chars().count() < 100,
+        "{name}: subject too long"
+    );
+    let text = format!(
+        "Subject: {}\n\n{}",
+        rendered.subject,
+        notification.email_text()
+    );
+    let card = serde_json::to_string_pretty(&card).unwrap() + "\n";
+    compare(&format!("{name}.email.txt"), &text);
+    compare(&format!("{name}.chat.json"), &card);
+}
+
+fn compare(file: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(file);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
+    assert_eq!(
+        actual, expected,
+        "{file} differs (UPDATE_GOLDEN=1 to accept)"
+    );
+}
+
+fn result(instance: &str, status: &str, details: &str, output: &str) -> InvocationResult {
+    InvocationResult {
+        instance_id: instance.into(),
+        status: status.into(),
+        status_details: details.into(),
+        output: output.into(),
+    }
+}
+
+fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<String>> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), vec![(*v).to_owned()]))
+        .collect()
+}
+
+const LOCK: &str = "ERROR: yum lock held by another process; giving up after 600 seconds\n";
+
+fn command(
+    action: Action,
+    status: &str,
+    results: Vec<InvocationResult>,
+    repeated: &[&str],
+) -> CommandReport {
+    let failures = results
+        .iter()
+        .filter_map(|r| {
+            r.failure().map(|cause| InstanceFailure {
+                instance_id: r.instance_id.clone(),
+                cause,
+                repeated: repeated.contains(&r.instance_id.as_str()),
+            })
+        })
+        .collect();
+    CommandReport {
+        command_id: "0b7a3c2e-1f4d-4e8a-9c6b-5d2e1f0a9b8c".into(),
+        document: "AWS-RunPatchBaseline".into(),
+        action,
+        status: status.into(),
+        results,
+        failures,
+    }
+}
+
+#[test]
+fn install_with_failures() {
+    let report = command(
+        Action::Install,
+        "Failed",
+        vec![
+            result("i-0a1b2c3d4e5f60001", "Failed", "Failed", LOCK),
+            result("i-0a1b2c3d4e5f60002", "Success", "Success", ""),
+            result(
+                "i-0a1b2c3d4e5f60004",
+                "Failed",
+                "Failed",
+                "[Errno 28] No space left on device",
+            ),
+            result("i-0a1b2c3d4e5f60005", "TimedOut", "DeliveryTimedOut", ""),
+            result("i-0a1b2c3d4e5f60006", "Failed", "Failed", LOCK),
+        ],
+        &["i-0a1b2c3d4e5f60006"],
+    );
+    check("command-install-failed", &report.notification().unwrap());
+}
+
+#[test]
+fn install_succeeded() {
+    let report = command(
+        Action::Install,
+        "Success",
+        vec![
+            result("i-0a1b2c3d4e5f60001", "Success", "Success", ""),
+            result("i-0a1b2c3d4e5f60002", "Success", "Success", ""),
+        ],
+        &[],
+    );
+    check("command-install-succeeded", &report.notification().unwrap());
+}
+
+#[test]
+fn scan_failed_on_an_offline_agent_and_a_stalled_kpatch() {
+    let mut report = command(
+        Action::Scan,
+        "Failed",
+        vec![
+            result("i-0a1b2c3d4e5f60001", "Success", "Success", ""),
+            result("i-0a1b2c3d4e5f60003", "Undeliverable", "Undeliverable", ""),
+        ],
+        &[],
+    );
+    report.document = "AWS-RunPatchBaseline".into();
+    check("command-scan-failed", &report.notification().unwrap());
+    let kpatch = command(
+        Action::Install,
+        "Failed",
+        vec![result(
+            "i-0a1b2c3d4e5f60007",
+            "Failed",
+            "Failed",
+            "kpatch: error: failed to load module livepatch_CVE_2026_21017: patch transition has stalled!",
+        )],
+        &[],
+    );
+    check("command-install-kpatch", &kpatch.notification().unwrap());
+}
+
+#[test]
+fn enable_succeeded() {
+    let mut report = command(
+        Action::Enable,
+        "Success",
+        vec![result("i-0a1b2c3d4e5f60003", "Success", "Success", "")],
+        &[],
+    );
+    report.document = "AWS-ConfigureKernelLivePatching".into();
+    let _ = params(&[]);
+    check("command-enable-succeeded", &report.notification().unwrap());
+}
+
+fn instance(
+    n: u32,
+    name: &str,
+    platform: Platform,
+    facts: Option<KernelFacts>,
+    patches: Option<PatchView>,
+) -> DigestInstance {
+    DigestInstance {
+        id: format!("i-0a1b2c3d4e5f6{n:04}").parse().unwrap(),
+        name: name.into(),
+        platform,
+        online: true,
+        opted_out: false,
+        facts,
+        patches,
+    }
+}
+
+fn facts(
+    kernel: &str,
+    version: &str,
+    os: &str,
+    on: bool,
+    support: &str,
+    kpatch: &str,
+) -> KernelFacts {
+    let entry: BTreeMap<String, String> = [
+        ("KernelRelease", kernel),
+        ("KernelVersion", version),
+        ("OsId", "amzn"),
+        ("OsVersion", os),
+        ("LivePatchPlugin", if on { "installed" } else { "absent" }),
+        (
+            "KpatchServiceEnabled",
+            if on { "enabled" } else { "disabled" },
+        ),
+        ("SupportOutput", support),
+        ("KpatchList", kpatch),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    KernelFacts::from_inventory(&entry)
+}
+
+#[test]
+fn daily_digest() {
+    let now: Timestamp = "2026-12-03T07:00:00Z".parse().unwrap();
+    let al2 = "5.10.227-219.884.amzn2.x86_64";
+    let old = "5.10.220-209.869.amzn2.x86_64";
+    let al2023 = "6.1.115-126.197.amzn2023.x86_64";
+    let recent = "#1 SMP Tue Oct 13 18:21:30 UTC 2026";
+    let gap = |severity, cves: &[&str]| LivePatchGap {
+        kb_id: "kernel-livepatch-5.10.227-219.884.x86_64".into(),
+        severity,
+        cve_ids: cves.iter().map(|c| (*c).to_owned()).collect(),
+        advisory_ids: vec![],
+    };
+    let not_loaded = "Loaded patch modules:\n\nInstalled patch modules:\nlivepatch_CVE_2026_21017 (5.10.227-219.884.amzn2.x86_64)\n";
+    let mut instances = vec![
+        instance(1, "web-1", Platform::AmazonLinux2, Some(facts(al2, recent, "2", true, "", "")), Some(PatchView { compliant: false, missing_live_patches: vec![gap(Some(Severity::Critical), &["CVE-2026-21017", "CVE-2026-21018"])] })),
+        instance(2, "web-2", Platform::AmazonLinux2, Some(facts(al2, recent, "2", true, "", not_loaded)), Some(PatchView { compliant: true, missing_live_patches: vec![] })),
+        instance(3, "batch-1", Platform::AmazonLinux2, Some(facts(old, "#1 SMP Thu Aug 20 10:00:00 UTC 2026", "2", true, "", "")), Some(PatchView { compliant: true, missing_live_patches: vec![] })),
+        instance(4, "api-1", Platform::AmazonLinux2023, Some(facts(al2023, "#1 SMP PREEMPT_DYNAMIC Tue Nov 10 10:00:00 UTC 2026", "2023", true, "6.1.115-126.197.amzn2023.x86_64 will no longer receive live patches after 2027-02-10.", "")), Some(PatchView { compliant: true, missing_live_patches: vec![] })),
+        instance(5, "legacy-1", Platform::AmazonLinux2, Some(facts(al2, recent, "2", false, "", "")), None),
+        instance(6, "ubuntu-1", Platform::Other("Ubuntu 22.04".into()), None, None),
+    ];
+    instances[5].online = true;
+    let booked = vec![BookedReboot {
+        instance: "i-0a1b2c3d4e5f60003".parse::<InstanceId>().unwrap(),
+        starts: "2026-12-06T02:00:00Z".parse().unwrap(),
+        label: "Sun 2026-12-06 03:00 Europe/Berlin".into(),
+    }];
+    let failures = vec![
+        RecentFailure {
+            instance: "i-0a1b2c3d4e5f60001".into(),
+            action: "install".into(),
+            cause: FailureCause::PackageLockHeld,
+            at: "2026-12-02T13:00:00Z".parse().unwrap(),
+        },
+        RecentFailure {
+            instance: "i-0a1b2c3d4e5f60001".into(),
+            action: "install".into(),
+            cause: FailureCause::PackageLockHeld,
+            at: "2026-12-03T01:00:00Z".parse().unwrap(),
+        },
+    ];
+    let d = digest(&instances, &booked, &failures, now);
+    let names = instances
+        .iter()
+        .map(|i| (i.id.clone(), i.name.clone()))
+        .collect();
+    check("digest", &report::digest::notification(&d, &names, now));
+}

@@ -1,0 +1,2223 @@
+//! Booking reboots before live patch support ends.
+//!
+//! A live patch never changes the running kernel (DOMAIN.md §1): once a kernel's support window
+//! closes, only a reboot into a newer kernel keeps the instance patched. The planner turns kernel
+//! facts, the product's own maintenance windows read back from SSM, a policy and "now" into the
+//! windows to create, extend, shrink and delete, with one decision per instance. It never moves a
+//! booking and never guesses: an instance it cannot judge gets no booking and a reason.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::civil::{Date, DateTime, Time};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::{InstanceId, SupportWindow};
+
+/// How far ahead the planner looks for a slot with room, at least.
+pub const SEARCH_DAYS: i64 = 60;
+/// A window that has run is dropped after this long even if some instance never reported fresh
+/// kernel facts, so stopped instances cannot pin windows against the quota of 50 forever.
+pub const KEEP_RUN_WINDOW_DAYS: i64 = 7;
+
+const DAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+
+fn days(n: i64) -> SignedDuration {
+    SignedDuration::from_hours(24 * n)
+}
+
+/// A reboot window setting or tag that cannot be read; always quotes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RebootWindowError {
+    #[error("reboot window {input:?} is not `DAYS HH:MM-HH:MM ZONE`, e.g. `SUN 03:00-05:00 Europe/Berlin`")]
+    Shape { input: String },
+    #[error("reboot window {input:?}: {day:?} is not a day or day range (MON..SUN, e.g. SAT,SUN or MON-FRI)")]
+    Day { input: String, day: String },
+    #[error("reboot window {input:?}: {times:?} is not HH:MM-HH:MM on a 24-hour clock (an end at or before the start means the next day)")]
+    Times { input: String, times: String },
+    #[error(
+        "reboot window {input:?}: {zone:?} is not an IANA time zone such as Europe/Berlin or UTC"
+    )]
+    Zone { input: String, zone: String },
+}
+
+/// A weekly time when reboots are allowed, e.g. `SAT,SUN 22:00-23:30 UTC` or
+/// `MON-FRI 02:00-04:00 America/New_York`. Days name the day the window starts on; an end at or
+/// before the start falls on the next day (`SAT 23:00-01:00`, `MON 03:00-03:00` is 24 hours).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebootWindow {
+    /// Bit 0 is Monday.
+    days: u8,
+    start: Time,
+    end: Time,
+    zone: String,
+    tz: TimeZone,
+}
+
+fn parse_days(text: &str) -> Result<u8, String> {
+    let index = |name: &str| DAYS.iter().position(|d| d.eq_ignore_ascii_case(name));
+    let mut mask = 0u8;
+    for item in text.split(',') {
+        let bounds = match item.split_once('-') {
+            Some((first, last)) => index(first).zip(index(last)),
+            None => index(item).map(|d| (d, d)),
+        };
+        let (mut day, last) = bounds.ok_or_else(|| item.to_owned())?;
+        // Ranges may wrap the week: FRI-MON is Friday to Monday.
+        loop {
+            mask |= 1 << day;
+            if day == last {
+                break;
+            }
+            day = (day + 1) % 7;
+        }
+    }
+    Ok(mask)
+}
+
+fn parse_clock(text: &str) -> Option<Time> {
+    let (h, m) = text.split_once(':')?;
+    let digits =
+        h.len() == 2 && m.len() == 2 && h.bytes().chain(m.bytes()).all(|c| c.is_ascii_digit());
+    if !digits {
+        return None;
+    }
+    Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok()
+}
+
+impl FromStr for RebootWindow {
+    type Err = RebootWindowError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let owned = || input.to_owned();
+        let parts: Vec<&str> = input.split_whitespace().collect();
+        let [day_text, times, zone] = parts[..] else {
+            return Err(RebootWindowError::Shape { input: owned() });
+        };
+        let days = parse_days(day_text).map_err(|day| RebootWindowError::Day {
+            input: owned(),
+            day,
+        })?;
+        let (start, end) = times
+            .split_once('-')
+            .and_then(|(s, e)| parse_clock(s).zip(parse_clock(e)))
+            .ok_or_else(|| RebootWindowError::Times {
+                input: owned(),
+                times: times.to_owned(),
+            })?;
+        let bad_zone = || RebootWindowError::Zone {
+            input: owned(),
+            zone: zone.to_owned(),
+        };
+        let tz = TimeZone::get(zone).map_err(|_| bad_zone())?;
+        let zone = tz.iana_name().ok_or_else(bad_zone)?.to_owned();
+        Ok(RebootWindow {
+            days,
+            start,
+            end,
+            zone,
+            tz,
+        })
+    }
+}
+
+impl fmt::Display for RebootWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        let mut day = 0;
+        while day < 7 {
+            if self.days & (1 << day) == 0 {
+                day += 1;
+                continue;
+            }
+            let mut last = day;
+            while last < 6 && self.days & (1 << (last + 1)) != 0 {
+                last += 1;
+            }
+            if last - day >= 2 {
+                parts.push(format!("{}-{}", DAYS[day], DAYS[last]));
+            } else {
+                parts.extend(DAYS[day..=last].iter().map(|d| d.to_string()));
+            }
+            day = last + 1;
+        }
+        let clock = |t: Time| format!("{:02}:{:02}", t.hour(), t.minute());
+        write!(
+            f,
+            "{} {}-{} {}",
+            parts.join(","),
+            clock(self.start),
+            clock(self.end),
+            self.zone
+        )
+    }
+}
+
+impl Serialize for RebootWindow {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for RebootWindow {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl RebootWindow {
+    /// The canonical IANA name of the window's time zone.
+    pub fn zone(&self) -> &str {
+        &self.zone
+    }
+
+    /// The window's slots that start in `[from, until)`, in order.
+    ///
+    /// Local times are resolved the "compatible" way: a start in a spring-forward gap moves past
+    /// the gap, one in a fall-back fold takes the earlier instant. A day whose resolved end is
+    /// not after its start (`02:00-03:00` on a spring-forward night) has no slot.
+    pub fn slots_between(
+        &self,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> impl Iterator<Item = Slot> + '_ {
+        // A start pushed past a gap can land on the next local day: begin one day early.
+        let first = self.tz.to_datetime(from).date();
+        let first = first.yesterday().unwrap_or(first);
+        let last = self.tz.to_datetime(until).date();
+        first
+            .series(1.day())
+            .take_while(move |d| *d <= last)
+            .filter_map(|d| self.slot_on(d))
+            .filter(move |s| s.start >= from && s.start < until)
+    }
+
+    fn slot_on(&self, date: Date) -> Option<Slot> {
+        if self.days & (1 << date.weekday().to_monday_zero_offset()) == 0 {
+            return None;
+        }
+        let end_date = if self.end > self.start {
+            date
+        } else {
+            date.tomorrow().ok()?
+        };
+        let resolve = |dt: DateTime| self.tz.to_ambiguous_timestamp(dt).compatible().ok();
+        let start = resolve(date.to_datetime(self.start))?;
+        let end = resolve(end_date.to_datetime(self.end))?;
+        (end > start).then(|| Slot {
+            start,
+            end,
+            window: self.clone(),
+        })
+    }
+}
+
+/// One occurrence of a [`RebootWindow`]: what an SSM maintenance window of the product books.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Slot {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub window: RebootWindow,
+}
+
+impl Slot {
+    /// The start on the window's local clock (what `at(...)` with `ScheduleTimezone` means).
+    pub fn local_start(&self) -> DateTime {
+        self.window.tz.to_datetime(self.start)
+    }
+
+    pub fn local_end(&self) -> DateTime {
+        self.window.tz.to_datetime(self.end)
+    }
+
+    /// `Schedule` of the maintenance window, e.g. `at(2027-01-10T03:00:00)`; pair it with
+    /// `ScheduleTimezone` = [`RebootWindow::zone`].
+    pub fn schedule(&self) -> String {
+        format!("at({})", self.local_start().strftime("%Y-%m-%dT%H:%M:%S"))
+    }
+
+    /// `Duration` of the maintenance window: whole hours, rounded up, 1 to 24.
+    pub fn duration_hours(&self) -> u8 {
+        let secs = self.end.duration_since(self.start).as_secs();
+        ((secs + 3599) / 3600).clamp(1, 24) as u8
+    }
+
+    /// `Cutoff` of the maintenance window: no task starts after the first hour, so the reboot
+    /// has the rest of the window to finish.
+    pub fn cutoff_hours(&self) -> u8 {
+        self.duration_hours() - 1
+    }
+
+    /// Stable name of the slot, e.g. `20270110T0300-0500-europe-berlin`: local start, local end
+    /// and zone, in characters an SSM window name accepts. Equal keys are the same slot.
+    pub fn key(&self) -> String {
+        let zone: String = (self.window.zone.chars())
+            .map(|c| match c {
+                '/' => '-',
+                '+' => 'p',
+                c => c.to_ascii_lowercase(),
+            })
+            .collect();
+        let (start, end) = (self.local_start(), self.local_end());
+        format!(
+            "{}-{}-{zone}",
+            start.strftime("%Y%m%dT%H%M"),
+            end.strftime("%H%M")
+        )
+    }
+}
+
+/// Settings of the planner; check them with [`RebootPolicy::validate`] at start-up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RebootPolicy {
+    /// Book instances whose support ends within this many days (UTC calendar days, as
+    /// [`SupportWindow::days_left`] counts them).
+    pub lead_days: u32,
+    /// A booked slot ends at least this many days before the cutoff.
+    pub margin_days: u32,
+    /// A booking is announced at least this many days before its slot, when a slot allows it.
+    pub notice_days: u32,
+    pub default_window: RebootWindow,
+    pub max_per_slot: u32,
+    /// At most `max(1, floor(fraction × group size))` members of one group per slot.
+    pub max_group_fraction: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RebootPolicyError {
+    #[error("max_per_slot must be 1 to 100 (targets one maintenance window takes), not {0}")]
+    MaxPerSlot(u32),
+    #[error("max_group_fraction must be above 0 and at most 1, not {0}")]
+    GroupFraction(f64),
+    #[error("margin_days ({margin}) must be less than lead_days ({lead})")]
+    MarginNotBelowLead { margin: u32, lead: u32 },
+}
+
+impl RebootPolicy {
+    /// The defaults: 21 days lead, 3 days margin, 7 days notice, 10 per slot, half a group.
+    pub fn new(default_window: RebootWindow) -> Self {
+        RebootPolicy {
+            lead_days: 21,
+            margin_days: 3,
+            notice_days: 7,
+            default_window,
+            max_per_slot: 10,
+            max_group_fraction: 0.5,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), RebootPolicyError> {
+        if !(1..=100).contains(&self.max_per_slot) {
+            return Err(RebootPolicyError::MaxPerSlot(self.max_per_slot));
+        }
+        if !(self.max_group_fraction > 0.0 && self.max_group_fraction <= 1.0) {
+            return Err(RebootPolicyError::GroupFraction(self.max_group_fraction));
+        }
+        if self.margin_days >= self.lead_days {
+            return Err(RebootPolicyError::MarginNotBelowLead {
+                margin: self.margin_days,
+                lead: self.lead_days,
+            });
+        }
+        Ok(())
+    }
+
+    fn group_cap(&self, size: usize) -> usize {
+        // The epsilon keeps 0.29 × 100 at 29 despite binary floating point.
+        ((self.max_group_fraction * size as f64 + 1e-9).floor() as usize).max(1)
+    }
+}
+
+/// What the kernel facts say about live patch support of the running kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SupportFact {
+    /// The cutoff is [`SupportWindow::ended_at`]: the start of the day after `ends`, UTC.
+    Ends(SupportWindow),
+    /// Unparsable `uname -v`, no support date, a kernel the product does not know: why.
+    Unknown(String),
+}
+
+/// One managed instance as the kernel facts and its tags describe it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RebootCandidate {
+    pub instance: InstanceId,
+    pub name: String,
+    /// `uname -r`.
+    pub kernel: String,
+    pub support: SupportFact,
+    /// When the kernel facts were collected: facts older than a window that ran say nothing
+    /// about whether it rebooted the instance.
+    pub facts_at: Timestamp,
+    pub group: Option<String>,
+    /// The window tag, read or rejected.
+    pub window_override: Option<Result<RebootWindow, String>>,
+    pub opted_out: bool,
+    pub live_patching: bool,
+}
+
+/// An instance in a booking, with its kernel when booked (`None` if that was not recorded).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct BookedInstance {
+    pub instance: InstanceId,
+    pub kernel: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BookingState {
+    Booked,
+    Executed { ended_at: Timestamp },
+}
+
+/// A maintenance window of the product, as read back from SSM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Booking {
+    pub key: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub instances: Vec<BookedInstance>,
+    pub state: BookingState,
+}
+
+impl Booking {
+    /// When the window was over, if it is: executed, or past its end without a recorded run.
+    pub fn over_at(&self, now: Timestamp) -> Option<Timestamp> {
+        match self.state {
+            BookingState::Executed { ended_at } => Some(ended_at),
+            BookingState::Booked => (self.end <= now).then_some(self.end),
+        }
+    }
+}
+
+/// How a new booking relates to the instance's cutoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Urgency {
+    /// Ends by cutoff − margin and starts at least the notice period from now.
+    InTime,
+    /// Ends by cutoff − margin, but no such slot with room starts after the notice period.
+    ShortNotice,
+    /// No slot with room ends by cutoff − margin: the earliest slot with room.
+    NoSlotBeforeCutoff,
+    /// Support has already ended: the earliest slot with room.
+    PastCutoff,
+}
+
+/// What the planner decided for one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum RebootDecision {
+    NotLivePatched,
+    OptedOut,
+    /// No booking and a warning. A booking made earlier, on facts that were good then, stays.
+    Unplannable {
+        reason: String,
+    },
+    /// A window holding it has run, and no kernel facts were collected since.
+    AwaitingFacts {
+        key: String,
+    },
+    NotDue {
+        support_end: Date,
+    },
+    AlreadyBooked {
+        key: String,
+        start: Timestamp,
+    },
+    /// Newly booked. `previous`: a window that ran, after which it still runs the same kernel.
+    Booked {
+        slot: Slot,
+        fallback: Option<Slot>,
+        urgency: Urgency,
+        previous: Option<String>,
+    },
+}
+
+impl fmt::Display for RebootDecision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotLivePatched => f.write_str("live patching is off; no reboot is planned"),
+            Self::OptedOut => f.write_str("opted out by tag; never rebooted by the product"),
+            Self::Unplannable { reason } => write!(f, "no reboot booked: {reason}"),
+            Self::AwaitingFacts { key } => {
+                write!(
+                    f,
+                    "window {key} has run; waiting for kernel facts collected after it"
+                )
+            }
+            Self::NotDue { support_end } => {
+                write!(f, "live patches until {support_end}; no reboot due")
+            }
+            Self::AlreadyBooked { key, start } => {
+                write!(f, "reboot booked in window {key} at {start}")
+            }
+            Self::Booked {
+                slot,
+                fallback,
+                urgency,
+                previous,
+            } => {
+                write!(
+                    f,
+                    "reboot booked in window {} at {}",
+                    slot.key(),
+                    slot.start
+                )?;
+                if let Some(previous) = previous {
+                    write!(
+                        f,
+                        "; window {previous} ran but it still runs the same kernel"
+                    )?;
+                }
+                match urgency {
+                    Urgency::InTime => {}
+                    Urgency::ShortNotice => {
+                        f.write_str("; short notice: no later slot with room")?
+                    }
+                    Urgency::NoSlotBeforeCutoff => {
+                        f.write_str("; no slot with room before its cutoff")?
+                    }
+                    Urgency::PastCutoff => f.write_str("; live patch support has already ended")?,
+                }
+                match fallback {
+                    Some(fallback) => write!(f, "; next chance {}", fallback.start),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstanceDecision {
+    pub instance: InstanceId,
+    pub name: String,
+    pub decision: RebootDecision,
+}
+
+/// Instances for one slot, in id order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewBooking {
+    pub key: String,
+    pub slot: Slot,
+    pub instances: Vec<BookedInstance>,
+}
+
+/// Take `instance` out of the not yet started window `key`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Withdrawal {
+    pub key: String,
+    pub instance: InstanceId,
+}
+
+/// The changes to the product's windows, each list sorted, and a decision per instance (id order).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct RebootPlan {
+    /// New maintenance windows.
+    pub create: Vec<NewBooking>,
+    /// More targets for existing windows of the same key.
+    pub extend: Vec<NewBooking>,
+    pub withdraw: Vec<Withdrawal>,
+    /// Windows to delete: run and settled, or not started and no longer needed by anyone.
+    pub remove: Vec<String>,
+    /// Booked windows starting in `(now, now + 24h]`; the adapter marks each as reminded.
+    pub reminders: Vec<String>,
+    pub decisions: Vec<InstanceDecision>,
+}
+
+impl RebootPlan {
+    /// True when carrying out the plan writes nothing.
+    pub fn changes_nothing(&self) -> bool {
+        self.create.is_empty()
+            && self.extend.is_empty()
+            && self.withdraw.is_empty()
+            && self.remove.is_empty()
+    }
+
+    /// The bookings SSM holds once the plan is carried out (for simulations and dry runs).
+    pub fn apply(&self, bookings: &[Booking]) -> Vec<Booking> {
+        let mut out: Vec<Booking> = bookings
+            .iter()
+            .filter(|b| !self.remove.contains(&b.key))
+            .cloned()
+            .collect();
+        for b in &mut out {
+            let key = b.key.clone();
+            b.instances.retain(|i| {
+                !self
+                    .withdraw
+                    .iter()
+                    .any(|w| w.key == key && w.instance == i.instance)
+            });
+            for extra in self.extend.iter().filter(|e| e.key == key) {
+                b.instances.extend(extra.instances.iter().cloned());
+            }
+        }
+        out.extend(self.create.iter().map(|n| Booking {
+            key: n.key.clone(),
+            start: n.slot.start,
+            end: n.slot.end,
+            instances: n.instances.clone(),
+            state: BookingState::Booked,
+        }));
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+}
+
+enum Step<'a> {
+    Done(RebootDecision),
+    /// Decided, and any booking not yet started is given up.
+    Release(RebootDecision),
+    Due {
+        window: &'a RebootWindow,
+        support: SupportWindow,
+        previous: Option<String>,
+    },
+}
+
+fn first_pass<'a>(
+    c: &'a RebootCandidate,
+    kept: Option<&Booking>,
+    ran: Option<(&Booking, Timestamp)>,
+    policy: &'a RebootPolicy,
+    now: Timestamp,
+) -> Step<'a> {
+    use RebootDecision::*;
+    if !c.live_patching {
+        return Step::Release(NotLivePatched);
+    }
+    if c.opted_out {
+        return Step::Release(OptedOut);
+    }
+    let support = match &c.support {
+        SupportFact::Ends(support) => *support,
+        SupportFact::Unknown(why) => {
+            return Step::Done(Unplannable {
+                reason: format!("live patch support end unknown: {why}"),
+            })
+        }
+    };
+    let window = match &c.window_override {
+        None => &policy.default_window,
+        Some(Ok(window)) => window,
+        Some(Err(why)) => {
+            return Step::Done(Unplannable {
+                reason: format!("invalid reboot window tag: {why}"),
+            })
+        }
+    };
+    if support.days_left(now) > i64::from(policy.lead_days) {
+        return Step::Release(NotDue {
+            support_end: support.ends,
+        });
+    }
+    if let Some(b) = kept {
+        return Step::Done(AlreadyBooked {
+            key: b.key.clone(),
+            start: b.start,
+        });
+    }
+    let previous = match ran {
+        None => None,
+        Some((b, over)) if c.facts_at < over => {
+            return Step::Done(AwaitingFacts { key: b.key.clone() })
+        }
+        Some((b, _)) => {
+            let booked = b.instances.iter().find(|i| i.instance == c.instance);
+            let kernel = booked.and_then(|i| i.kernel.as_deref());
+            kernel.is_none_or(|k| k == c.kernel).then(|| b.key.clone())
+        }
+    };
+    Step::Due {
+        window,
+        support,
+        previous,
+    }
+}
+
+#[derive(Default)]
+struct Load {
+    total: usize,
+    groups: BTreeMap<String, usize>,
+}
+
+type Choice = (Slot, Option<Slot>, Urgency);
+
+/// Earliest slot with room, preferring: in time with notice and a fallback, in time with notice,
+/// in time with a fallback, in time; then anything (late).
+fn choose(
+    slots: &[(String, Slot)],
+    room: impl Fn(&str) -> bool,
+    cutoff: Timestamp,
+    policy: &RebootPolicy,
+    now: Timestamp,
+) -> Option<Choice> {
+    let limit = cutoff - days(policy.margin_days.into());
+    let notice = now + days(policy.notice_days.into());
+    let fallback = |s: &Slot| {
+        slots
+            .iter()
+            .map(|(_, f)| f)
+            .find(|f| f.start >= s.end && f.end <= limit)
+            .cloned()
+    };
+    let open: Vec<&Slot> = slots
+        .iter()
+        .filter(|(k, s)| s.start > now && room(k))
+        .map(|(_, s)| s)
+        .collect();
+    for (with_notice, with_fallback) in [(true, true), (true, false), (false, true), (false, false)]
+    {
+        let hit = open.iter().find(|s| {
+            s.end <= limit
+                && (!with_notice || s.start >= notice)
+                && (!with_fallback || fallback(s).is_some())
+        });
+        if let Some(s) = hit {
+            let urgency = if with_notice {
+                Urgency::InTime
+            } else {
+                Urgency::ShortNotice
+            };
+            return Some(((*s).clone(), fallback(s), urgency));
+        }
+    }
+    let urgency = if now >= cutoff {
+        Urgency::PastCutoff
+    } else {
+        Urgency::NoSlotBeforeCutoff
+    };
+    open.first().map(|s| ((*s).clone(), None, urgency))
+}
+
+/// Decides the reboots: `candidates` from the kernel facts, `bookings` the product's windows.
+///
+/// Rules, in order per instance: live patching off or opted out → given up from windows not yet
+/// started; unknown support or an invalid window tag → no booking; not due (more than
+/// `lead_days` left) → given up likewise; in a window not yet over → kept where it is; in a
+/// window that ran, with facts older than its end → wait; else booked, candidates taken by
+/// (cutoff, id), into the earliest slot with room: in time with notice and a fallback, in time
+/// with notice, in time (short notice), else the earliest at all. "In time" ends by
+/// cutoff − `margin_days`; notice starts `notice_days` from now; a fallback is a later slot of the
+/// same window also in time (reported, not booked, and not counted against the caps).
+pub fn plan_reboots(
+    candidates: &[RebootCandidate],
+    bookings: &[Booking],
+    policy: &RebootPolicy,
+    now: Timestamp,
+) -> RebootPlan {
+    let mut seen = BTreeSet::new();
+    let mut cands: Vec<&RebootCandidate> = candidates
+        .iter()
+        .filter(|c| seen.insert(&c.instance))
+        .collect();
+    cands.sort_by(|a, b| a.instance.cmp(&b.instance));
+    let by_id: BTreeMap<&InstanceId, &RebootCandidate> =
+        cands.iter().map(|c| (&c.instance, *c)).collect();
+    let mut group_sizes: BTreeMap<&str, usize> = BTreeMap::new();
+    for g in cands.iter().filter_map(|c| c.group.as_deref()) {
+        *group_sizes.entry(g).or_default() += 1;
+    }
+
+    let mut pending: BTreeMap<&InstanceId, Vec<&Booking>> = BTreeMap::new();
+    let mut ran: BTreeMap<&InstanceId, (&Booking, Timestamp)> = BTreeMap::new();
+    for b in bookings {
+        for i in &b.instances {
+            match b.over_at(now) {
+                None => pending.entry(&i.instance).or_default().push(b),
+                Some(over) => {
+                    let latest = ran.entry(&i.instance).or_insert((b, over));
+                    if (over, &b.key) > (latest.1, &latest.0.key) {
+                        *latest = (b, over);
+                    }
+                }
+            }
+        }
+    }
+    for list in pending.values_mut() {
+        list.sort_by(|a, b| (a.start, &a.key).cmp(&(b.start, &b.key)));
+    }
+
+    let mut withdraw: BTreeSet<Withdrawal> = BTreeSet::new();
+    let mut decided: Vec<Option<RebootDecision>> = Vec::with_capacity(cands.len());
+    let mut due = Vec::new();
+    for (index, c) in cands.iter().enumerate() {
+        let mine = pending
+            .get(&c.instance)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut give_up = |b: &Booking| {
+            withdraw.insert(Withdrawal {
+                key: b.key.clone(),
+                instance: c.instance.clone(),
+            })
+        };
+        // Duplicates (a half-applied earlier run): the earliest booking wins.
+        for b in mine.iter().skip(1).filter(|b| b.start > now) {
+            give_up(b);
+        }
+        let kept = mine.first().copied();
+        match first_pass(c, kept, ran.get(&c.instance).copied(), policy, now) {
+            Step::Done(d) => decided.push(Some(d)),
+            Step::Release(d) => {
+                if let Some(b) = kept.filter(|b| b.start > now) {
+                    give_up(b);
+                }
+                decided.push(Some(d));
+            }
+            Step::Due {
+                window,
+                support,
+                previous,
+            } => {
+                decided.push(None);
+                due.push((support.ended_at(), *c, index, window, previous));
+            }
+        }
+    }
+    let withdrawn = |b: &Booking, i: &InstanceId| {
+        withdraw.contains(&Withdrawal {
+            key: b.key.clone(),
+            instance: i.clone(),
+        })
+    };
+
+    let mut loads: BTreeMap<String, Load> = BTreeMap::new();
+    for b in bookings.iter().filter(|b| b.over_at(now).is_none()) {
+        let load = loads.entry(b.key.clone()).or_default();
+        for i in b.instances.iter().filter(|i| !withdrawn(b, &i.instance)) {
+            load.total += 1;
+            if let Some(g) = by_id.get(&i.instance).and_then(|c| c.group.clone()) {
+                *load.groups.entry(g).or_default() += 1;
+            }
+        }
+    }
+
+    let horizon_days = SEARCH_DAYS.max(i64::from(policy.lead_days) + 1);
+    let horizon = now + days(horizon_days);
+    let mut slot_cache: BTreeMap<String, Vec<(String, Slot)>> = BTreeMap::new();
+    let mut assigned: BTreeMap<String, (Slot, Vec<BookedInstance>)> = BTreeMap::new();
+    due.sort_by(|a, b| (a.0, &a.1.instance).cmp(&(b.0, &b.1.instance)));
+    for (cutoff, c, index, window, previous) in due {
+        let slots = slot_cache.entry(window.to_string()).or_insert_with(|| {
+            window
+                .slots_between(now, horizon)
+                .map(|s| (s.key(), s))
+                .collect()
+        });
+        let group_cap = c
+            .group
+            .as_deref()
+            .map(|g| (g, policy.group_cap(group_sizes[g])));
+        let room = |key: &str| {
+            let load = loads.get(key);
+            let total = load.map_or(0, |l| l.total);
+            let in_group = |g: &str| load.and_then(|l| l.groups.get(g)).copied().unwrap_or(0);
+            total < policy.max_per_slot as usize
+                && group_cap.is_none_or(|(g, cap)| in_group(g) < cap)
+        };
+        let decision = match choose(slots, room, cutoff, policy, now) {
+            None => RebootDecision::Unplannable {
+                reason: format!(
+                    "no slot of window {window} with room in the next {horizon_days} days"
+                ),
+            },
+            Some((slot, fallback, urgency)) => {
+                let key = slot.key();
+                let load = loads.entry(key.clone()).or_default();
+                load.total += 1;
+                if let Some(g) = &c.group {
+                    *load.groups.entry(g.clone()).or_default() += 1;
+                }
+                let entry = assigned
+                    .entry(key)
+                    .or_insert_with(|| (slot.clone(), Vec::new()));
+                entry.1.push(BookedInstance {
+                    instance: c.instance.clone(),
+                    kernel: Some(c.kernel.clone()),
+                });
+                RebootDecision::Booked {
+                    slot,
+                    fallback,
+                    urgency,
+                    previous,
+                }
+            }
+        };
+        decided[index] = Some(decision);
+    }
+
+    let mut plan = RebootPlan::default();
+    let open: Vec<&Booking> = bookings
+        .iter()
+        .filter(|b| b.over_at(now).is_none() && b.start > now)
+        .collect();
+    for (key, (slot, mut instances)) in assigned {
+        instances.sort();
+        let list = if open.iter().any(|b| b.key == key) {
+            &mut plan.extend
+        } else {
+            &mut plan.create
+        };
+        list.push(NewBooking {
+            key,
+            slot,
+            instances,
+        });
+    }
+    for b in &open {
+        let emptied = b.instances.iter().all(|i| withdrawn(b, &i.instance));
+        if emptied && !plan.extend.iter().any(|e| e.key == b.key) {
+            plan.remove.push(b.key.clone());
+        }
+    }
+    for b in bookings {
+        let Some(over) = b.over_at(now) else { continue };
+        let unsettled = b
+            .instances
+            .iter()
+            .any(|i| by_id.get(&i.instance).is_some_and(|c| c.facts_at < over));
+        if !unsettled || now >= over + days(KEEP_RUN_WINDOW_DAYS) {
+            plan.remove.push(b.key.clone());
+        }
+    }
+    plan.remove.sort();
+    plan.remove.dedup();
+    plan.withdraw = withdraw
+        .into_iter()
+        .filter(|w| !plan.remove.contains(&w.key))
+        .collect();
+    plan.reminders = (open.iter())
+        .filter(|b| b.start <= now + days(1) && !plan.remove.contains(&b.key))
+        .map(|b| b.key.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for list in [&mut plan.create, &mut plan.extend] {
+        list.sort_by(|a, b| (a.slot.start, &a.key).cmp(&(b.slot.start, &b.key)));
+    }
+    plan.decisions = cands
+        .iter()
+        .zip(decided)
+        .map(|(c, d)| InstanceDecision {
+            instance: c.instance.clone(),
+            name: c.name.clone(),
+            decision: d.expect("every candidate is decided"),
+        })
+        .collect();
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    const NOW: &str = "2027-01-01T06:00:00Z"; // a Friday
+    const KERNEL: &str = "6.1.100-100.100.amzn2023.x86_64";
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn now() -> Timestamp {
+        ts(NOW)
+    }
+
+    fn window(s: &str) -> RebootWindow {
+        s.parse().unwrap()
+    }
+
+    fn id(n: u32) -> InstanceId {
+        format!("i-{n:017x}").parse().unwrap()
+    }
+
+    fn policy() -> RebootPolicy {
+        RebootPolicy::new(window("SUN 03:00-05:00 UTC"))
+    }
+
+    fn cand(n: u32, ends: Date) -> RebootCandidate {
+        RebootCandidate {
+            instance: id(n),
+            name: format!("host-{n}"),
+            kernel: KERNEL.into(),
+            support: SupportFact::Ends(SupportWindow::new(ends)),
+            facts_at: ts("2027-01-01T01:00:00Z"),
+            group: None,
+            window_override: None,
+            opted_out: false,
+            live_patching: true,
+        }
+    }
+
+    fn grouped(n: u32, ends: Date, group: &str) -> RebootCandidate {
+        RebootCandidate {
+            group: Some(group.into()),
+            ..cand(n, ends)
+        }
+    }
+
+    fn plan(cands: &[RebootCandidate], bookings: &[Booking]) -> RebootPlan {
+        plan_reboots(cands, bookings, &policy(), now())
+    }
+
+    fn decision(plan: &RebootPlan, n: u32) -> &RebootDecision {
+        &plan
+            .decisions
+            .iter()
+            .find(|d| d.instance == id(n))
+            .unwrap()
+            .decision
+    }
+
+    /// (slot start, fallback start, urgency, previous) of a new booking.
+    fn booked(
+        plan: &RebootPlan,
+        n: u32,
+    ) -> (Timestamp, Option<Timestamp>, Urgency, Option<String>) {
+        match decision(plan, n) {
+            RebootDecision::Booked {
+                slot,
+                fallback,
+                urgency,
+                previous,
+            } => (
+                slot.start,
+                fallback.as_ref().map(|f| f.start),
+                *urgency,
+                previous.clone(),
+            ),
+            other => panic!("host {n} not booked: {other:?}"),
+        }
+    }
+
+    fn booking(key: &str, start: &str, hours: i64, ids: &[u32]) -> Booking {
+        let start = ts(start);
+        Booking {
+            key: key.into(),
+            start,
+            end: start + SignedDuration::from_hours(hours),
+            instances: ids
+                .iter()
+                .map(|&n| BookedInstance {
+                    instance: id(n),
+                    kernel: Some(KERNEL.into()),
+                })
+                .collect(),
+            state: BookingState::Booked,
+        }
+    }
+
+    /// The slot of `w` starting on local `day`, as (start, end).
+    fn slot_on(w: &str, day: Date) -> Option<Slot> {
+        let w = window(w);
+        let from = day.to_zoned_datetime(TimeZone::UTC).unwrap().timestamp() - days(1);
+        let found = w
+            .slots_between(from, from + days(3))
+            .find(|s| s.local_start().date() == day);
+        found
+    }
+
+    #[test]
+    fn parses_windows_and_displays_them_canonically() {
+        let cases = [
+            (
+                "SUN 03:00-05:00 Europe/Berlin",
+                "SUN 03:00-05:00 Europe/Berlin",
+            ),
+            ("sat,sun 22:00-23:30 UTC", "SAT,SUN 22:00-23:30 UTC"),
+            (
+                "MON-FRI 02:00-04:00 america/new_york",
+                "MON-FRI 02:00-04:00 America/New_York",
+            ),
+            ("FRI-MON 01:00-02:00 UTC", "MON,FRI-SUN 01:00-02:00 UTC"),
+            (
+                "MON,TUE,WED,SUN 00:00-00:00 Asia/Kolkata",
+                "MON-WED,SUN 00:00-00:00 Asia/Kolkata",
+            ),
+            ("SAT 23:00-01:00 UTC", "SAT 23:00-01:00 UTC"),
+            (
+                "SUN,SUN,sun-Sun 03:00-05:00 Etc/GMT+5",
+                "SUN 03:00-05:00 Etc/GMT+5",
+            ),
+            ("  TUE   03:00-05:00\tUTC ", "TUE 03:00-05:00 UTC"),
+        ];
+        for (input, shown) in cases {
+            let w = window(input);
+            assert_eq!(w.to_string(), shown, "{input}");
+            assert_eq!(window(shown), w, "{input}");
+        }
+        let w = window("SAT,SUN 22:00-23:30 UTC");
+        let json = serde_json::to_string(&w).unwrap();
+        assert_eq!(json, r#""SAT,SUN 22:00-23:30 UTC""#);
+        assert_eq!(serde_json::from_str::<RebootWindow>(&json).unwrap(), w);
+        assert!(serde_json::from_str::<RebootWindow>(r#""SUN 3-5 UTC""#).is_err());
+        assert_eq!(
+            window("SUN 03:00-05:00 europe/berlin").zone(),
+            "Europe/Berlin"
+        );
+    }
+
+    #[test]
+    fn window_errors_say_what_is_wrong() {
+        use RebootWindowError as E;
+        let shape = |s: &str| E::Shape { input: s.into() };
+        let day = |s: &str, d: &str| E::Day {
+            input: s.into(),
+            day: d.into(),
+        };
+        let times = |s: &str, t: &str| E::Times {
+            input: s.into(),
+            times: t.into(),
+        };
+        let zone = |s: &str, z: &str| E::Zone {
+            input: s.into(),
+            zone: z.into(),
+        };
+        let cases = [
+            ("", shape("")),
+            ("SUN 03:00-05:00", shape("SUN 03:00-05:00")),
+            ("SUN 03:00 - 05:00 UTC", shape("SUN 03:00 - 05:00 UTC")),
+            (
+                "SUNDAY 03:00-05:00 UTC",
+                day("SUNDAY 03:00-05:00 UTC", "SUNDAY"),
+            ),
+            (
+                "SAT,,SUN 03:00-05:00 UTC",
+                day("SAT,,SUN 03:00-05:00 UTC", ""),
+            ),
+            (
+                "MON-XYZ 03:00-05:00 UTC",
+                day("MON-XYZ 03:00-05:00 UTC", "MON-XYZ"),
+            ),
+            (
+                "MON-TUE-WED 03:00-05:00 UTC",
+                day("MON-TUE-WED 03:00-05:00 UTC", "MON-TUE-WED"),
+            ),
+            (
+                "SUN 3:00-05:00 UTC",
+                times("SUN 3:00-05:00 UTC", "3:00-05:00"),
+            ),
+            (
+                "SUN 03:00-24:00 UTC",
+                times("SUN 03:00-24:00 UTC", "03:00-24:00"),
+            ),
+            (
+                "SUN 03:60-05:00 UTC",
+                times("SUN 03:60-05:00 UTC", "03:60-05:00"),
+            ),
+            ("SUN 0300-0500 UTC", times("SUN 0300-0500 UTC", "0300-0500")),
+            (
+                "SUN 03:00-+5:00 UTC",
+                times("SUN 03:00-+5:00 UTC", "03:00-+5:00"),
+            ),
+            (
+                "SUN 03:00-05:00 Mars/Olympus",
+                zone("SUN 03:00-05:00 Mars/Olympus", "Mars/Olympus"),
+            ),
+            (
+                "SUN 03:00-05:00 +02:00",
+                zone("SUN 03:00-05:00 +02:00", "+02:00"),
+            ),
+        ];
+        for (input, expected) in cases {
+            let err = input.parse::<RebootWindow>().unwrap_err();
+            assert_eq!(err, expected, "{input}");
+            let text = err.to_string();
+            assert!(text.contains(&format!("{input:?}")), "{text}");
+        }
+        let text = "SUN 03:00-05:00 Mars/Olympus"
+            .parse::<RebootWindow>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("\"Mars/Olympus\" is not an IANA time zone"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn weekly_slots_carry_what_the_maintenance_window_needs() {
+        let w = window("SUN 03:00-05:00 Europe/Berlin");
+        let slots: Vec<Slot> = w
+            .slots_between(ts("2027-01-04T00:00:00Z"), ts("2027-01-25T00:00:00Z"))
+            .collect();
+        let starts: Vec<Timestamp> = slots.iter().map(|s| s.start).collect();
+        let expected = [
+            "2027-01-10T02:00:00Z",
+            "2027-01-17T02:00:00Z",
+            "2027-01-24T02:00:00Z",
+        ]
+        .map(ts);
+        assert_eq!(starts, expected);
+        let first = &slots[0];
+        assert_eq!(first.end, ts("2027-01-10T04:00:00Z"));
+        assert_eq!(first.key(), "20270110T0300-0500-europe-berlin");
+        assert_eq!(first.schedule(), "at(2027-01-10T03:00:00)");
+        assert_eq!(first.window.zone(), "Europe/Berlin");
+        assert_eq!((first.duration_hours(), first.cutoff_hours()), (2, 1));
+        // [from, until): a slot starting at `until` is left out, one starting at `from` is in.
+        let at = ts("2027-01-10T02:00:00Z");
+        assert_eq!(
+            w.slots_between(at, at + SignedDuration::from_secs(1))
+                .count(),
+            1
+        );
+        assert_eq!(w.slots_between(at - days(7), at).count(), 1);
+        assert_eq!(
+            window("SAT,SUN 22:00-23:30 UTC")
+                .slots_between(at, at + days(14))
+                .count(),
+            4
+        );
+        assert_eq!(
+            window("MON-FRI 02:00-04:00 UTC")
+                .slots_between(at, at + days(7))
+                .count(),
+            5
+        );
+        let key = slot_on("SUN 03:00-05:00 Etc/GMT+5", date(2027, 1, 10))
+            .unwrap()
+            .key();
+        assert_eq!(key, "20270110T0300-0500-etc-gmtp5");
+    }
+
+    #[test]
+    fn slots_across_daylight_saving_changes() {
+        // (window, local day, expected start and end in UTC, SSM duration hours)
+        let cases = [
+            // Europe/Berlin springs forward 2027-03-28 02:00 -> 03:00.
+            (
+                "SUN 03:00-05:00 Europe/Berlin",
+                date(2027, 3, 21),
+                "2027-03-21T02:00:00Z",
+                "2027-03-21T04:00:00Z",
+                2,
+            ),
+            (
+                "SUN 03:00-05:00 Europe/Berlin",
+                date(2027, 3, 28),
+                "2027-03-28T01:00:00Z",
+                "2027-03-28T03:00:00Z",
+                2,
+            ),
+            (
+                "SUN 01:00-03:00 Europe/Berlin",
+                date(2027, 3, 28),
+                "2027-03-28T00:00:00Z",
+                "2027-03-28T01:00:00Z",
+                1,
+            ),
+            // 02:30 does not exist: it moves past the gap to 03:30 CEST.
+            (
+                "SUN 02:30-04:00 Europe/Berlin",
+                date(2027, 3, 28),
+                "2027-03-28T01:30:00Z",
+                "2027-03-28T02:00:00Z",
+                1,
+            ),
+            // Europe/Berlin falls back 2026-10-25 03:00 -> 02:00: 02:30 happens twice, the first counts.
+            (
+                "SUN 03:00-05:00 Europe/Berlin",
+                date(2026, 10, 18),
+                "2026-10-18T01:00:00Z",
+                "2026-10-18T03:00:00Z",
+                2,
+            ),
+            (
+                "SUN 03:00-05:00 Europe/Berlin",
+                date(2026, 10, 25),
+                "2026-10-25T02:00:00Z",
+                "2026-10-25T04:00:00Z",
+                2,
+            ),
+            (
+                "SUN 02:30-03:30 Europe/Berlin",
+                date(2026, 10, 25),
+                "2026-10-25T00:30:00Z",
+                "2026-10-25T02:30:00Z",
+                2,
+            ),
+            (
+                "SUN 00:00-00:00 Europe/Berlin",
+                date(2026, 10, 25),
+                "2026-10-24T22:00:00Z",
+                "2026-10-25T23:00:00Z",
+                24,
+            ),
+            // America/New_York springs forward 2027-03-14 02:00 -> 03:00 and falls back 2026-11-01 02:00 -> 01:00.
+            (
+                "SUN 02:30-04:00 America/New_York",
+                date(2027, 3, 14),
+                "2027-03-14T07:30:00Z",
+                "2027-03-14T08:00:00Z",
+                1,
+            ),
+            (
+                "SUN 02:30-04:00 America/New_York",
+                date(2027, 3, 7),
+                "2027-03-07T07:30:00Z",
+                "2027-03-07T09:00:00Z",
+                2,
+            ),
+            (
+                "SUN 01:30-03:00 America/New_York",
+                date(2026, 11, 1),
+                "2026-11-01T05:30:00Z",
+                "2026-11-01T08:00:00Z",
+                3,
+            ),
+            (
+                "SUN 01:30-03:00 America/New_York",
+                date(2026, 11, 8),
+                "2026-11-08T06:30:00Z",
+                "2026-11-08T08:00:00Z",
+                2,
+            ),
+            (
+                "SAT 23:00-02:30 America/New_York",
+                date(2026, 10, 31),
+                "2026-11-01T03:00:00Z",
+                "2026-11-01T07:30:00Z",
+                5,
+            ),
+        ];
+        for (w, day, start, end, hours) in cases {
+            let slot = slot_on(w, day).unwrap_or_else(|| panic!("{w} on {day}"));
+            assert_eq!((slot.start, slot.end), (ts(start), ts(end)), "{w} on {day}");
+            assert_eq!(slot.duration_hours(), hours, "{w} on {day}");
+        }
+        // The gap day's slot is named and scheduled by the local time it really starts at.
+        let moved = slot_on("SUN 02:30-04:00 Europe/Berlin", date(2027, 3, 28)).unwrap();
+        assert_eq!(moved.key(), "20270328T0330-0400-europe-berlin");
+        assert_eq!(moved.schedule(), "at(2027-03-28T03:30:00)");
+        // An interval the gap swallows whole has no slot that day, and the weeks around it do.
+        let swallowed = "SUN 02:00-03:00 Europe/Berlin";
+        assert!(slot_on(swallowed, date(2027, 3, 28)).is_none());
+        assert!(slot_on(swallowed, date(2027, 3, 21)).is_some());
+        assert!(slot_on(swallowed, date(2027, 4, 4)).is_some());
+    }
+
+    #[test]
+    fn slots_crossing_midnight_and_month_ends() {
+        let cases = [
+            (
+                "SAT 23:00-01:00 UTC",
+                date(2027, 1, 30),
+                "2027-01-30T23:00:00Z",
+                "2027-01-31T01:00:00Z",
+                "20270130T2300-0100-utc",
+            ),
+            (
+                "SUN 23:00-01:00 UTC",
+                date(2027, 1, 31),
+                "2027-01-31T23:00:00Z",
+                "2027-02-01T01:00:00Z",
+                "20270131T2300-0100-utc",
+            ),
+            (
+                "TUE 22:00-02:00 Asia/Tokyo",
+                date(2028, 2, 29),
+                "2028-02-29T13:00:00Z",
+                "2028-02-29T17:00:00Z",
+                "20280229T2200-0200-asia-tokyo",
+            ),
+            (
+                "THU 22:00-00:00 UTC",
+                date(2026, 12, 31),
+                "2026-12-31T22:00:00Z",
+                "2027-01-01T00:00:00Z",
+                "20261231T2200-0000-utc",
+            ),
+            (
+                "MON 03:00-03:00 UTC",
+                date(2027, 2, 1),
+                "2027-02-01T03:00:00Z",
+                "2027-02-02T03:00:00Z",
+                "20270201T0300-0300-utc",
+            ),
+        ];
+        for (w, day, start, end, key) in cases {
+            let slot = slot_on(w, day).unwrap_or_else(|| panic!("{w}"));
+            assert_eq!(
+                (slot.start, slot.end, slot.key()),
+                (ts(start), ts(end), key.to_owned()),
+                "{w}"
+            );
+        }
+        let full_day = slot_on("MON 03:00-03:00 UTC", date(2027, 2, 1)).unwrap();
+        assert_eq!(
+            (full_day.duration_hours(), full_day.cutoff_hours()),
+            (24, 23)
+        );
+        let short = slot_on("MON 03:00-03:01 UTC", date(2027, 2, 1)).unwrap();
+        assert_eq!((short.duration_hours(), short.cutoff_hours()), (1, 0));
+        // A support end on the last day of February: cutoff at the start of March 1st, UTC.
+        let p = plan(&[cand(1, date(2027, 2, 28))], &[]);
+        assert!(matches!(decision(&p, 1), RebootDecision::NotDue { .. }));
+        let p = plan_reboots(
+            &[cand(1, date(2027, 2, 28))],
+            &[],
+            &policy(),
+            ts("2027-02-07T00:00:00Z"),
+        );
+        // Slots: Feb 14 (fallback Feb 21, which ends Feb 21 05:00 <= Feb 26 00:00).
+        assert_eq!(
+            booked(&p, 1),
+            (
+                ts("2027-02-14T03:00:00Z"),
+                Some(ts("2027-02-21T03:00:00Z")),
+                Urgency::InTime,
+                None
+            )
+        );
+    }
+
+    #[test]
+    fn books_in_time_with_a_fallback() {
+        let p = plan(&[cand(1, date(2027, 1, 22))], &[]);
+        assert_eq!(
+            booked(&p, 1),
+            (
+                ts("2027-01-10T03:00:00Z"),
+                Some(ts("2027-01-17T03:00:00Z")),
+                Urgency::InTime,
+                None
+            )
+        );
+        assert_eq!(p.create.len(), 1);
+        assert_eq!(p.create[0].key, "20270110T0300-0500-utc");
+        assert_eq!(
+            p.create[0].instances,
+            vec![BookedInstance {
+                instance: id(1),
+                kernel: Some(KERNEL.into())
+            }]
+        );
+        assert!(
+            p.extend.is_empty()
+                && p.withdraw.is_empty()
+                && p.remove.is_empty()
+                && p.reminders.is_empty()
+        );
+        let text = decision(&p, 1).to_string();
+        assert!(
+            text.contains("20270110T0300-0500-utc")
+                && text.contains("next chance 2027-01-17T03:00:00Z"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn lead_time_boundary() {
+        // 21 days left (Jan 1 -> Jan 22) is due; 22 is not.
+        let p = plan(
+            &[cand(1, date(2027, 1, 22)), cand(2, date(2027, 1, 23))],
+            &[],
+        );
+        assert!(matches!(decision(&p, 1), RebootDecision::Booked { .. }));
+        assert_eq!(
+            decision(&p, 2),
+            &RebootDecision::NotDue {
+                support_end: date(2027, 1, 23)
+            }
+        );
+        let late_in_day = plan_reboots(
+            &[cand(2, date(2027, 1, 23))],
+            &[],
+            &policy(),
+            ts("2027-01-01T23:59:59Z"),
+        );
+        assert!(matches!(
+            decision(&late_in_day, 2),
+            RebootDecision::NotDue { .. }
+        ));
+        let next_day = plan_reboots(
+            &[cand(2, date(2027, 1, 23))],
+            &[],
+            &policy(),
+            ts("2027-01-02T00:00:00Z"),
+        );
+        assert!(matches!(
+            decision(&next_day, 2),
+            RebootDecision::Booked { .. }
+        ));
+    }
+
+    #[test]
+    fn margin_boundary() {
+        // Support ends Jan 19: cutoff Jan 20 00:00 UTC, so slots must end by Jan 17 00:00.
+        let jan = |d: u32, hm: &str| ts(&format!("2027-01-{d:02}T{hm}:00Z"));
+        let cases = [
+            (
+                "SAT 22:00-00:00 UTC",
+                NOW,
+                jan(9, "22:00"),
+                Some(jan(16, "22:00")),
+                Urgency::InTime,
+            ),
+            (
+                "SAT 22:00-00:01 UTC",
+                NOW,
+                jan(9, "22:00"),
+                None,
+                Urgency::InTime,
+            ),
+            (
+                "SAT 22:00-00:00 UTC",
+                "2027-01-09T06:00:00Z",
+                jan(16, "22:00"),
+                None,
+                Urgency::InTime,
+            ),
+            (
+                "SAT 22:00-00:01 UTC",
+                "2027-01-09T06:00:00Z",
+                jan(9, "22:00"),
+                None,
+                Urgency::ShortNotice,
+            ),
+            (
+                "SAT 22:00-00:01 UTC",
+                "2027-01-10T06:00:00Z",
+                jan(16, "22:00"),
+                None,
+                Urgency::NoSlotBeforeCutoff,
+            ),
+        ];
+        for (w, at, start, fallback, urgency) in cases {
+            let p = RebootPolicy::new(window(w));
+            let plan = plan_reboots(&[cand(1, date(2027, 1, 19))], &[], &p, ts(at));
+            assert_eq!(
+                booked(&plan, 1),
+                (start, fallback, urgency, None),
+                "{w} at {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn notice_boundary() {
+        // Only the Jan 10 slot ends by cutoff - margin (Jan 11 00:00).
+        let c = [cand(1, date(2027, 1, 13))];
+        let exactly = plan_reboots(&c, &[], &policy(), ts("2027-01-03T03:00:00Z"));
+        assert_eq!(
+            booked(&exactly, 1),
+            (ts("2027-01-10T03:00:00Z"), None, Urgency::InTime, None)
+        );
+        let later = plan_reboots(&c, &[], &policy(), ts("2027-01-03T03:01:00Z"));
+        assert_eq!(
+            booked(&later, 1),
+            (ts("2027-01-10T03:00:00Z"), None, Urgency::ShortNotice, None)
+        );
+        // A slot with notice wins over an earlier one without; a short-notice slot beats none.
+        let p = plan(&[cand(1, date(2027, 1, 15))], &[]);
+        assert_eq!(
+            booked(&p, 1),
+            (ts("2027-01-10T03:00:00Z"), None, Urgency::InTime, None)
+        );
+        let p = plan(&[cand(1, date(2027, 1, 9))], &[]);
+        assert_eq!(
+            booked(&p, 1),
+            (ts("2027-01-03T03:00:00Z"), None, Urgency::ShortNotice, None)
+        );
+    }
+
+    #[test]
+    fn slot_cap_spills_into_the_next_slot_earliest_cutoff_first() {
+        let mut cands: Vec<RebootCandidate> =
+            (1..=11).map(|n| cand(n, date(2027, 1, 22))).collect();
+        cands.push(cand(12, date(2027, 1, 21)));
+        let p = plan(&cands, &[]);
+        let ids = |k: usize| {
+            p.create[k]
+                .instances
+                .iter()
+                .map(|i| i.instance.clone())
+                .collect::<Vec<_>>()
+        };
+        let first: Vec<InstanceId> = [1, 2, 3, 4, 5, 6, 7, 8, 9, 12].map(id).to_vec();
+        assert_eq!(p.create.len(), 2);
+        assert_eq!(
+            (p.create[0].slot.start, ids(0)),
+            (ts("2027-01-10T03:00:00Z"), first)
+        );
+        assert_eq!(
+            (p.create[1].slot.start, ids(1)),
+            (ts("2027-01-17T03:00:00Z"), vec![id(10), id(11)])
+        );
+        assert_eq!(
+            booked(&p, 11),
+            (ts("2027-01-17T03:00:00Z"), None, Urgency::InTime, None)
+        );
+        // Existing bookings count: a full slot is skipped.
+        let full = booking(
+            "20270110T0300-0500-utc",
+            "2027-01-10T03:00:00Z",
+            2,
+            &[21, 22, 23, 24, 25, 26, 27, 28, 29, 30],
+        );
+        let p = plan(&[cand(1, date(2027, 1, 22))], &[full]);
+        assert_eq!(booked(&p, 1).0, ts("2027-01-17T03:00:00Z"));
+    }
+
+    #[test]
+    fn group_cap_keeps_part_of_each_group_running() {
+        let web: Vec<RebootCandidate> = (1..=4)
+            .map(|n| grouped(n, date(2027, 1, 22), "web"))
+            .collect();
+        let mut all = web.clone();
+        all.push(grouped(5, date(2027, 1, 22), "solo"));
+        let p = plan(&all, &[]);
+        let start = |n| booked(&p, n).0;
+        assert_eq!([1, 2, 5].map(start), [ts("2027-01-10T03:00:00Z"); 3]);
+        assert_eq!([3, 4].map(start), [ts("2027-01-17T03:00:00Z"); 2]);
+        // Members already booked count against the cap of their slot.
+        let existing = booking("20270110T0300-0500-utc", "2027-01-10T03:00:00Z", 2, &[1, 2]);
+        let p = plan(&web, &[existing]);
+        assert!(matches!(
+            decision(&p, 1),
+            RebootDecision::AlreadyBooked { .. }
+        ));
+        assert_eq!(
+            [3, 4].map(|n| booked(&p, n).0),
+            [ts("2027-01-17T03:00:00Z"); 2]
+        );
+        assert_eq!(p.extend, vec![]);
+        // A whole group may go at once when the policy says so.
+        let everyone = RebootPolicy {
+            max_group_fraction: 1.0,
+            ..policy()
+        };
+        let p = plan_reboots(&web, &[], &everyone, now());
+        assert_eq!(p.create.len(), 1);
+        for (fraction, size, cap) in [
+            (0.5, 4, 2),
+            (0.5, 1, 1),
+            (0.5, 3, 1),
+            (0.29, 100, 29),
+            (1.0, 7, 7),
+            (0.1, 5, 1),
+        ] {
+            let p = RebootPolicy {
+                max_group_fraction: fraction,
+                ..policy()
+            };
+            assert_eq!(p.group_cap(size), cap, "{fraction} x {size}");
+        }
+    }
+
+    #[test]
+    fn late_instances_take_the_earliest_slot_with_room() {
+        let p = plan(
+            &[cand(1, date(2026, 12, 20)), cand(2, date(2027, 1, 3))],
+            &[],
+        );
+        assert_eq!(
+            booked(&p, 1),
+            (ts("2027-01-03T03:00:00Z"), None, Urgency::PastCutoff, None)
+        );
+        assert_eq!(
+            booked(&p, 2),
+            (
+                ts("2027-01-03T03:00:00Z"),
+                None,
+                Urgency::NoSlotBeforeCutoff,
+                None
+            )
+        );
+        assert!(decision(&p, 1).to_string().contains("already ended"));
+        let one = RebootPolicy {
+            max_per_slot: 1,
+            ..policy()
+        };
+        let p = plan_reboots(
+            &[cand(1, date(2026, 12, 20)), cand(2, date(2026, 12, 21))],
+            &[],
+            &one,
+            now(),
+        );
+        assert_eq!(booked(&p, 1).0, ts("2027-01-03T03:00:00Z"));
+        assert_eq!(booked(&p, 2).0, ts("2027-01-10T03:00:00Z"));
+        // No room anywhere within the horizon: a warning, not a guess.
+        let window_once = "SUN 03:00-05:00 UTC";
+        let full: Vec<Booking> = window(window_once)
+            .slots_between(now(), now() + days(70))
+            .map(|s| Booking {
+                key: s.key(),
+                start: s.start,
+                end: s.end,
+                instances: vec![BookedInstance {
+                    instance: id(99),
+                    kernel: None,
+                }],
+                state: BookingState::Booked,
+            })
+            .collect();
+        let p = plan_reboots(&[cand(1, date(2026, 12, 20))], &full, &one, now());
+        let RebootDecision::Unplannable { reason } = decision(&p, 1) else {
+            panic!("{p:?}")
+        };
+        assert!(
+            reason.contains("no slot of window SUN 03:00-05:00 UTC with room in the next 60 days"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn instances_left_alone_say_why() {
+        let due = date(2027, 1, 10);
+        let opted = RebootCandidate {
+            opted_out: true,
+            ..cand(1, due)
+        };
+        let off = RebootCandidate {
+            live_patching: false,
+            ..cand(2, due)
+        };
+        let unknown = RebootCandidate {
+            support: SupportFact::Unknown("no build date in `uname -v` output \"#1 SMP\"".into()),
+            ..cand(3, due)
+        };
+        let bad_tag = RebootCandidate {
+            window_override: Some(Err("reboot window \"SUNDAY\" is not ...".into())),
+            ..cand(4, due)
+        };
+        let p = plan(&[opted, off, unknown, bad_tag], &[]);
+        assert!(p.changes_nothing());
+        assert_eq!(decision(&p, 1), &RebootDecision::OptedOut);
+        assert_eq!(decision(&p, 2), &RebootDecision::NotLivePatched);
+        let reason = |n| match decision(&p, n) {
+            RebootDecision::Unplannable { reason } => reason.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            reason(3).starts_with("live patch support end unknown: no build date"),
+            "{}",
+            reason(3)
+        );
+        assert!(
+            reason(4).starts_with("invalid reboot window tag: reboot window \"SUNDAY\""),
+            "{}",
+            reason(4)
+        );
+        assert!(decision(&p, 3)
+            .to_string()
+            .starts_with("no reboot booked: "));
+        assert_eq!(
+            p.decisions
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>(),
+            ["host-1", "host-2", "host-3", "host-4"]
+        );
+    }
+
+    #[test]
+    fn a_window_tag_overrides_the_default() {
+        let c = RebootCandidate {
+            window_override: Some(Ok(window("WED 01:00-02:00 UTC"))),
+            ..cand(1, date(2027, 1, 22))
+        };
+        let p = plan(&[c], &[]);
+        assert_eq!(
+            booked(&p, 1),
+            (ts("2027-01-13T01:00:00Z"), None, Urgency::InTime, None)
+        );
+        assert_eq!(p.create[0].key, "20270113T0100-0200-utc");
+        assert_eq!(p.create[0].slot.window, window("WED 01:00-02:00 UTC"));
+    }
+
+    #[test]
+    fn existing_bookings_are_kept_and_extended_never_moved() {
+        let key = "20270110T0300-0500-utc";
+        let existing = booking(key, "2027-01-10T03:00:00Z", 2, &[1]);
+        // Even a slot past cutoff - margin stays: moving it would only shuffle announced reboots.
+        let late = booking("20270124T0300-0500-utc", "2027-01-24T03:00:00Z", 2, &[3]);
+        let p = plan(
+            &[
+                cand(1, date(2027, 1, 22)),
+                cand(2, date(2027, 1, 22)),
+                cand(3, date(2027, 1, 15)),
+            ],
+            &[existing.clone(), late],
+        );
+        assert_eq!(
+            decision(&p, 1),
+            &RebootDecision::AlreadyBooked {
+                key: key.into(),
+                start: existing.start
+            }
+        );
+        assert!(matches!(
+            decision(&p, 3),
+            RebootDecision::AlreadyBooked { .. }
+        ));
+        assert!(p.create.is_empty());
+        assert_eq!(p.extend.len(), 1);
+        assert_eq!(
+            (
+                p.extend[0].key.as_str(),
+                p.extend[0].instances[0].instance.clone()
+            ),
+            (key, id(2))
+        );
+    }
+
+    #[test]
+    fn bookings_no_longer_needed_are_given_up() {
+        let jan10 = "20270110T0300-0500-utc";
+        let jan17 = "20270117T0300-0500-utc";
+        let running = "20270101T0500-0700-utc";
+        let bookings = [
+            booking(jan10, "2027-01-10T03:00:00Z", 2, &[1, 2, 5, 9]),
+            booking(jan17, "2027-01-17T03:00:00Z", 2, &[3, 5]),
+            booking("20270124T0300-0500-utc", "2027-01-24T03:00:00Z", 2, &[4]),
+            booking(running, "2027-01-01T05:00:00Z", 2, &[6]),
+        ];
+        let due = date(2027, 1, 20);
+        let cands = [
+            RebootCandidate {
+                opted_out: true,
+                ..cand(1, due)
+            },
+            cand(2, due),
+            cand(3, date(2027, 4, 1)),
+            RebootCandidate {
+                live_patching: false,
+                ..cand(4, due)
+            },
+            cand(5, due),
+            RebootCandidate {
+                opted_out: true,
+                ..cand(6, due)
+            },
+        ];
+        let p = plan(&cands, &bookings);
+        // 9 has no facts now: it stays booked. 5 keeps its earliest booking only.
+        assert_eq!(
+            p.withdraw,
+            vec![Withdrawal {
+                key: jan10.into(),
+                instance: id(1)
+            }]
+        );
+        assert_eq!(
+            p.remove,
+            vec![jan17.to_owned(), "20270124T0300-0500-utc".to_owned()]
+        );
+        assert_eq!(
+            decision(&p, 3),
+            &RebootDecision::NotDue {
+                support_end: date(2027, 4, 1)
+            }
+        );
+        assert_eq!(
+            decision(&p, 5),
+            &RebootDecision::AlreadyBooked {
+                key: jan10.into(),
+                start: ts("2027-01-10T03:00:00Z")
+            }
+        );
+        // A window that has started is left alone until it is over.
+        assert_eq!(decision(&p, 6), &RebootDecision::OptedOut);
+        assert!(!p.withdraw.iter().any(|w| w.key == running));
+        // A slot given up is reused rather than deleted when someone new needs it.
+        let p = plan(
+            &[cand(3, date(2027, 4, 1)), cand(7, date(2027, 1, 22))],
+            &[booking(jan10, "2027-01-10T03:00:00Z", 2, &[3])],
+        );
+        assert!(p.remove.is_empty() && p.create.is_empty());
+        assert_eq!(
+            p.withdraw,
+            vec![Withdrawal {
+                key: jan10.into(),
+                instance: id(3)
+            }]
+        );
+        assert_eq!(p.extend[0].key, jan10);
+    }
+
+    #[test]
+    fn reminders_go_to_windows_starting_within_a_day() {
+        let bookings = [
+            booking("running", NOW, 2, &[1]),
+            booking("soon", "2027-01-01T06:00:01Z", 2, &[2]),
+            booking("in-24h", "2027-01-02T06:00:00Z", 2, &[3]),
+            booking("later", "2027-01-02T06:00:01Z", 2, &[4]),
+        ];
+        let p = plan(&[], &bookings);
+        assert_eq!(p.reminders, vec!["in-24h".to_owned(), "soon".to_owned()]);
+        assert!(p.changes_nothing());
+    }
+
+    #[test]
+    fn a_window_that_ran_is_settled_rebooked_or_awaited() {
+        let key = "20261227T0300-0500-utc";
+        let ran = |ids: &[u32], state| Booking {
+            state,
+            ..booking(key, "2026-12-27T03:00:00Z", 2, ids)
+        };
+        let executed = BookingState::Executed {
+            ended_at: ts("2026-12-27T03:40:00Z"),
+        };
+        let same_kernel = cand(1, date(2026, 12, 31));
+        let newer = RebootCandidate {
+            kernel: "6.1.120-1.1.amzn2023.x86_64".into(),
+            ..cand(2, date(2027, 3, 27))
+        };
+        let p = plan(
+            &[same_kernel.clone(), newer.clone()],
+            &[ran(&[1, 2], executed)],
+        );
+        assert_eq!(
+            booked(&p, 1),
+            (
+                ts("2027-01-03T03:00:00Z"),
+                None,
+                Urgency::PastCutoff,
+                Some(key.into())
+            )
+        );
+        assert!(decision(&p, 1)
+            .to_string()
+            .contains("window 20261227T0300-0500-utc ran but it still runs the same kernel"));
+        assert_eq!(
+            decision(&p, 2),
+            &RebootDecision::NotDue {
+                support_end: date(2027, 3, 27)
+            }
+        );
+        assert_eq!(p.remove, vec![key.to_owned()]);
+        // The same when no run was recorded and the window is simply over, or the kernel was not recorded.
+        let mut unrecorded = ran(&[1], BookingState::Booked);
+        unrecorded.instances[0].kernel = None;
+        let p = plan(std::slice::from_ref(&same_kernel), &[unrecorded]);
+        assert_eq!(booked(&p, 1).3, Some(key.into()));
+        // Facts from before the window ended say nothing: wait for the next scan, keep the window.
+        let stale = RebootCandidate {
+            facts_at: ts("2026-12-27T03:30:00Z"),
+            ..same_kernel.clone()
+        };
+        let p = plan(&[stale.clone(), newer], &[ran(&[1, 2], executed)]);
+        assert_eq!(
+            decision(&p, 1),
+            &RebootDecision::AwaitingFacts { key: key.into() }
+        );
+        assert!(p.changes_nothing());
+        // ... but not forever.
+        let week_later = plan_reboots(
+            &[stale],
+            &[ran(&[1], executed)],
+            &policy(),
+            ts("2027-01-03T03:40:00Z"),
+        );
+        assert_eq!(week_later.remove, vec![key.to_owned()]);
+        // Rebooted into a kernel that is itself due: an ordinary booking, not a repeat.
+        let due_again = RebootCandidate {
+            kernel: "6.1.101-1.1.amzn2023.x86_64".into(),
+            ..cand(1, date(2027, 1, 22))
+        };
+        let p = plan(&[due_again], &[ran(&[1], executed)]);
+        assert_eq!(booked(&p, 1).3, None);
+    }
+
+    #[test]
+    fn planning_is_idempotent() {
+        let bookings = [
+            booking("20270110T0300-0500-utc", "2027-01-10T03:00:00Z", 2, &[1, 7]),
+            Booking {
+                state: BookingState::Executed {
+                    ended_at: ts("2026-12-27T03:40:00Z"),
+                },
+                ..booking("20261227T0300-0500-utc", "2026-12-27T03:00:00Z", 2, &[8])
+            },
+        ];
+        let cands = [
+            cand(1, date(2027, 1, 22)),
+            grouped(2, date(2027, 1, 22), "web"),
+            grouped(3, date(2027, 1, 20), "web"),
+            grouped(4, date(2027, 1, 25), "web"),
+            cand(5, date(2026, 12, 1)),
+            RebootCandidate {
+                opted_out: true,
+                ..cand(7, date(2027, 1, 22))
+            },
+            cand(8, date(2026, 12, 31)),
+            RebootCandidate {
+                window_override: Some(Ok(window("MON-FRI 02:00-04:00 America/New_York"))),
+                ..cand(9, date(2027, 1, 14))
+            },
+        ];
+        let first = plan(&cands, &bookings);
+        let mut reversed = cands.to_vec();
+        reversed.reverse();
+        assert_eq!(plan(&reversed, &bookings), first);
+        assert!(!first.changes_nothing());
+        let applied = first.apply(&bookings);
+        let second = plan(&cands, &applied);
+        assert!(second.changes_nothing(), "{second:#?}");
+        assert_eq!(second.apply(&applied), applied);
+        for (a, b) in first.decisions.iter().zip(&second.decisions) {
+            if let RebootDecision::Booked { slot, .. } = &a.decision {
+                assert_eq!(
+                    b.decision,
+                    RebootDecision::AlreadyBooked {
+                        key: slot.key(),
+                        start: slot.start
+                    },
+                    "{}",
+                    a.instance
+                );
+            } else {
+                assert_eq!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn policy_checks_name_the_setting() {
+        assert_eq!(policy().validate(), Ok(()));
+        let bad = [
+            (
+                RebootPolicy {
+                    max_per_slot: 0,
+                    ..policy()
+                },
+                "max_per_slot",
+            ),
+            (
+                RebootPolicy {
+                    max_per_slot: 101,
+                    ..policy()
+                },
+                "max_per_slot",
+            ),
+            (
+                RebootPolicy {
+                    max_group_fraction: 0.0,
+                    ..policy()
+                },
+                "max_group_fraction",
+            ),
+            (
+                RebootPolicy {
+                    max_group_fraction: 1.5,
+                    ..policy()
+                },
+                "max_group_fraction",
+            ),
+            (
+                RebootPolicy {
+                    max_group_fraction: f64::NAN,
+                    ..policy()
+                },
+                "max_group_fraction",
+            ),
+            (
+                RebootPolicy {
+                    margin_days: 21,
+                    ..policy()
+                },
+                "margin_days (21) must be less than lead_days (21)",
+            ),
+        ];
+        for (p, text) in bad {
+            let err = p.validate().unwrap_err().to_string();
+            assert!(err.contains(text), "{err}");
+        }
+    }
+
+    /// The issue's end-to-end check on the pure model: 20 instances, 120 days, a new kernel every
+    /// 14 days, the planner daily at 06:00 UTC on facts scanned at 01:00 UTC, windows that reboot
+    /// into the newest kernel.
+    #[test]
+    fn a_simulated_fleet_keeps_live_patch_support_for_120_days() {
+        struct Host {
+            id: InstanceId,
+            released: Date,
+            window: RebootWindow,
+            group: Option<String>,
+            reboots: Vec<Timestamp>,
+        }
+        let base = date(2026, 1, 4);
+        let newest = |t: Timestamp| {
+            let day = t.to_zoned_datetime(TimeZone::UTC).date();
+            let n = base.duration_until(day).as_secs() / 86_400 / 14;
+            base.checked_add((n * 14).days()).unwrap()
+        };
+        let support = |released: Date| SupportWindow::from_al2_build(released);
+        let kernel =
+            |released: Date| format!("6.1.{}-1.1.amzn2023.x86_64", released.strftime("%Y%m%d"));
+        let policy = RebootPolicy::new(window("SUN 03:00-05:00 Europe/Berlin"));
+        let start = ts("2026-09-01T06:00:00Z");
+        let mut hosts: Vec<Host> = (0..20u32)
+            .map(|n| Host {
+                id: id(n + 1),
+                // Two past their cutoff; the others ending 23 to 74 days ahead, 3 days apart.
+                released: match n {
+                    0 | 1 => date(2026, 5, 27)
+                        .checked_add((4 * i64::from(n)).days())
+                        .unwrap(),
+                    _ => date(2026, 6, 18)
+                        .checked_add((3 * i64::from(n)).days())
+                        .unwrap(),
+                },
+                window: match n {
+                    3 => window("MON-FRI 02:00-04:00 America/New_York"),
+                    4 => window("SAT 23:00-01:00 UTC"),
+                    _ => policy.default_window.clone(),
+                },
+                group: match n % 5 {
+                    0 => Some("db".to_owned()),
+                    1 | 2 => Some("web".to_owned()),
+                    _ => None,
+                },
+                reboots: Vec::new(),
+            })
+            .collect();
+        let initially_past: BTreeSet<InstanceId> = hosts
+            .iter()
+            .filter(|h| support(h.released).ended_at() <= start)
+            .map(|h| h.id.clone())
+            .collect();
+        assert_eq!(initially_past.len(), 2);
+        let mut bookings: Vec<Booking> = Vec::new();
+        let mut announced: BTreeMap<(String, InstanceId), Timestamp> = BTreeMap::new();
+        let cap = |group: &str| {
+            policy.group_cap(
+                hosts
+                    .iter()
+                    .filter(|h| h.group.as_deref() == Some(group))
+                    .count(),
+            )
+        };
+        let caps: BTreeMap<String, usize> = ["db", "web"].map(|g| (g.to_owned(), cap(g))).into();
+
+        let run_windows =
+            |until: Timestamp,
+             hosts: &mut Vec<Host>,
+             bookings: &mut Vec<Booking>,
+             announced: &BTreeMap<(String, InstanceId), Timestamp>| {
+                for b in bookings
+                    .iter_mut()
+                    .filter(|b| b.state == BookingState::Booked && b.start <= until)
+                {
+                    for i in &b.instances {
+                        let host = hosts.iter_mut().find(|h| h.id == i.instance).unwrap();
+                        // Only inside a slot of the host's own window, booked and announced beforehand.
+                        let slot = host
+                            .window
+                            .slots_between(b.start, b.start + SignedDuration::from_secs(1))
+                            .next();
+                        assert_eq!(
+                            slot.map(|s| (s.key(), s.end)),
+                            Some((b.key.clone(), b.end)),
+                            "{}",
+                            b.key
+                        );
+                        let told = announced[&(b.key.clone(), host.id.clone())];
+                        let exempt = initially_past.contains(&host.id) && host.reboots.is_empty();
+                        assert!(
+                            exempt || b.start.duration_since(told) >= days(7),
+                            "{} told {told} for {}",
+                            host.id,
+                            b.key
+                        );
+                        host.released = newest(b.start);
+                        host.reboots.push(b.start);
+                    }
+                    b.state = BookingState::Executed {
+                        ended_at: b.start + SignedDuration::from_mins(40),
+                    };
+                }
+            };
+
+        for day in 0..120 {
+            let now = start + days(day);
+            let scan = now - SignedDuration::from_hours(5);
+            run_windows(scan, &mut hosts, &mut bookings, &announced);
+            let cands: Vec<RebootCandidate> = hosts
+                .iter()
+                .map(|h| RebootCandidate {
+                    instance: h.id.clone(),
+                    name: h.id.to_string(),
+                    kernel: kernel(h.released),
+                    support: SupportFact::Ends(support(h.released)),
+                    facts_at: scan,
+                    group: h.group.clone(),
+                    window_override: (h.window != policy.default_window)
+                        .then(|| Ok(h.window.clone())),
+                    opted_out: false,
+                    live_patching: true,
+                })
+                .collect();
+            run_windows(now, &mut hosts, &mut bookings, &announced);
+            let plan = plan_reboots(&cands, &bookings, &policy, now);
+            assert_eq!(plan_reboots(&cands, &bookings, &policy, now), plan);
+            for d in &plan.decisions {
+                if let RebootDecision::Booked { slot, urgency, .. } = &d.decision {
+                    let first_of_late = initially_past.contains(&d.instance) && day == 0;
+                    assert!(
+                        first_of_late || *urgency == Urgency::InTime,
+                        "day {day}: {} {urgency:?}",
+                        d.instance
+                    );
+                    announced.insert((slot.key(), d.instance.clone()), now);
+                }
+            }
+            bookings = plan.apply(&bookings);
+            assert!(
+                plan_reboots(&cands, &bookings, &policy, now).changes_nothing(),
+                "day {day}"
+            );
+
+            let pending: Vec<&Booking> = bookings
+                .iter()
+                .filter(|b| b.over_at(now).is_none())
+                .collect();
+            assert!(bookings.len() <= 50);
+            for b in &pending {
+                assert!(b.instances.len() <= policy.max_per_slot as usize);
+                for (group, cap) in &caps {
+                    let members = b.instances.iter().filter(|i| {
+                        hosts
+                            .iter()
+                            .any(|h| h.id == i.instance && h.group.as_ref() == Some(group))
+                    });
+                    assert!(members.count() <= *cap, "{group} in {}", b.key);
+                }
+            }
+            for h in &hosts {
+                let cutoff = support(h.released).ended_at();
+                let booked = pending
+                    .iter()
+                    .any(|b| b.instances.iter().any(|i| i.instance == h.id));
+                assert!(
+                    cutoff > now || booked,
+                    "day {day}: {} past its cutoff without a booking",
+                    h.id
+                );
+                let still_first_kernel = h.reboots.is_empty() && initially_past.contains(&h.id);
+                assert!(
+                    cutoff > now || still_first_kernel,
+                    "day {day}: {} ran past its cutoff",
+                    h.id
+                );
+            }
+        }
+        for h in &hosts {
+            assert!(!h.reboots.is_empty(), "{} never rebooted", h.id);
+            for pair in h.reboots.windows(2) {
+                assert!(
+                    pair[1].duration_since(pair[0]) >= days(60),
+                    "{} rebooted twice too soon",
+                    h.id
+                );
+            }
+        }
+    }
+}
