@@ -43,6 +43,21 @@ def test_compliant_and_other_compliance_types_are_not_routed(template):
         assert router.routes(template, event) == [], field
 
 
+def test_finished_commands_of_the_products_documents_and_windows_reach_report(template):
+    assert router.routes(template, sample("command-status-failed.json")) == [router.Route("report")]
+    assert router.routes(template, sample("window-execution.json")) == [router.Route("report")]
+    facts = sample("command-status-failed.json")
+    facts["detail"]["document-name"] = "LivePatchAutopilot-KernelFacts"
+    assert router.routes(template, facts) == [router.Route("report")]
+    for field, value in [("document-name", "AWS-RunShellScript"), ("status", "InProgress")]:
+        other = sample("command-status-failed.json")
+        other["detail"][field] = value
+        assert router.routes(template, other) == [], field
+    window = sample("window-execution.json")
+    window["detail"]["status"] = "IN_PROGRESS"
+    assert router.routes(template, window) == []
+
+
 def test_every_queued_sample_record_is_an_event_the_rule_routes(template):
     for record in sample("sqs-compliance-batch.json")["Records"]:
         assert router.routes(template, json.loads(record["body"])) == [

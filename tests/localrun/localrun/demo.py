@@ -125,7 +125,7 @@ class Demo:
             event = entry["event"]
             detail = event["detail"]
             status = detail.get("compliance-status") or detail.get("status")
-            routes = router.routes(self.template, event)
+            routes = router.routes(self.template, event, self.deployment.refs)
             if not routes:
                 unrouted.setdefault(event["detail-type"], Counter())[status] += 1
                 continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .template import Template
+from .template import Template, resolve
 
 
 def matches(pattern: Any, event: Any) -> bool:
@@ -46,26 +46,47 @@ class Route:
     queue: str | None = None
 
 
-def routes(template: Template, event: dict) -> list[Route]:
+def routes(template: Template, event: dict, refs: dict[str, str] | None = None) -> list[Route]:
     """Where `event` goes: functions whose own EventBridge-rule events match it, and functions that
-    consume a queue that a matching `AWS::Events::Rule` targets."""
+    consume a queue that a matching `AWS::Events::Rule` targets. Patterns may name template values
+    (`!Ref KernelFactsDocument`): they are resolved with `refs` from a deployment, or else with the
+    parameters' defaults and the resources' fixed names."""
+    refs = static_refs(template) if refs is None else refs
     found = []
     for function in template.functions():
         for spec in function.events.values():
             if spec.get("Type") in ("EventBridgeRule", "CloudWatchEvent") and matches(
-                spec.get("Properties", {}).get("Pattern", {}), event
+                _resolved(spec.get("Properties", {}).get("Pattern", {}), refs), event
             ):
                 found.append(Route(function.binary))
                 break
     for rule in template.of_type("AWS::Events::Rule").values():
         props = rule.get("Properties", {})
-        if props.get("State", "ENABLED") != "ENABLED" or not matches(props.get("EventPattern", {}), event):
+        pattern = _resolved(props.get("EventPattern", {}), refs)
+        if props.get("State", "ENABLED") != "ENABLED" or not matches(pattern, event):
             continue
         for target in props.get("Targets", []):
             queue = _getatt_arn(target.get("Arn"))
             for binary in _queue_consumers(template, queue):
                 found.append(Route(binary, queue))
     return found
+
+
+def static_refs(template: Template) -> dict[str, str]:
+    """What a `Ref` resolves to without deploying: parameter defaults and fixed resource names."""
+    refs = {name: str(value) for name, value in template.parameter_defaults().items()}
+    for logical_id, resource in template.body.get("Resources", {}).items():
+        name = resource.get("Properties", {}).get("Name")
+        if isinstance(name, str):
+            refs[logical_id] = name
+    return refs
+
+
+def _resolved(pattern: Any, refs: dict[str, str]) -> Any:
+    try:
+        return resolve(pattern, refs)
+    except KeyError as err:
+        raise ValueError(f"event pattern {pattern} names a value with no local resolution: {err}") from err
 
 
 def _getatt_arn(value: Any) -> str | None:
