@@ -560,6 +560,17 @@ def test_al2_enable_below_minimum_kernel_reboots(tmp_path_factory: pytest.TempPa
         view = demo.get(f"/_sim/instances/{legacy}")
         assert (view["kernel"], view["livepatch"]["plugin"]) == ("4.14.356-276.571.amzn2.x86_64", True)
         assert ssm.list_commands(CommandId=command["CommandId"])["Commands"][0]["Status"] == "Success"
+        (reboot,) = demo.get("/_sim/reboots")["reboots"]
+        assert reboot == {
+            "instance_id": legacy,
+            "time": "2026-12-03T01:00:00Z",
+            "from_kernel": "4.14.152-124.171.amzn2.x86_64",
+            "to_kernel": "4.14.356-276.571.amzn2.x86_64",
+            "command_id": command["CommandId"],
+            "document_name": "AWS-ConfigureKernelLivePatching",
+            "window_id": None,
+            "window_execution_id": None,
+        }
     finally:
         demo.stop()
 

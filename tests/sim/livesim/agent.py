@@ -13,6 +13,7 @@ from .commands import Command, Invocation, PluginRun
 from .documents import CONFIGURE_KLP, RUN_PATCH_BASELINE, CommandDocument, Step
 from .host import Host
 from .klp import configure_kernel_live_patching
+from .klp_al2023 import LIVEPATCH_DOCUMENT, configure_al2023
 from .outcome import StepResult
 from .patching import PatchEvaluator
 from .patchrun import PatchRun
@@ -44,8 +45,11 @@ class Agent:
         for index in range(first, len(document.steps)):
             step, plugin = document.steps[index], invocation.plugins[index]
             plugin.started = now
+            kernel_before = str(host.kernel.release)
             result = self._run_step(command, step, host, now)
             if result.after_reboot is not None:
+                # Only a rebooting step hands back `after_reboot`: the host has just rebooted.
+                self.sim.record_reboot(host, command, kernel_before)
                 plugin.stdout = result.stdout
                 invocation.resume_after_reboot = (index, result.after_reboot)
                 plugin.status = plugin.status_details = "InProgress"
@@ -91,6 +95,8 @@ class Agent:
             return (
                 self._kernel_facts(host, now) if step is _first_linux_step(document) else StepResult.success()
             )
+        if document.name == LIVEPATCH_DOCUMENT:
+            return configure_al2023(host, parameters["Action"][0], now)
         if step.action != "aws:runShellScript":
             return StepResult.failed(f"livesim: action {step.action} is not simulated\n")
         return run_script(host, now, document.shell_lines(step, parameters))

@@ -60,24 +60,38 @@ class LivePatch:
 
     package: Nevra
     advisory_id: str
-    released: datetime
+    released: datetime  # the repositories offer it from then on
     advisory: Advisory
     module: str  # "" for the empty first release that enabling installs
+
+    def available(self, now: datetime) -> bool:
+        return self.released <= now
 
 
 @dataclass(frozen=True)
 class Kernel:
     release: KernelRelease
-    built: datetime
+    built: datetime  # `uname -v`; the live patch window counts from it
     uname_v: str
     support_end: date  # last day live patches are offered for this kernel
     fixes: Advisory  # what this kernel fixes over the previous one of its series
     livepatches: tuple[LivePatch, ...] = field(default=())
+    released: datetime | None = None  # the repositories offer it from then on; None: from `built`
 
-    def livepatches_after(self, installed: LivePatch | None) -> list[LivePatch]:
+    @property
+    def published(self) -> datetime:
+        return self.released or self.built
+
+    def available(self, now: datetime) -> bool:
+        """A kernel built (or released) later than the clock does not exist yet for the instances."""
+        return self.published <= now
+
+    def livepatches_after(self, installed: LivePatch | None, now: datetime) -> list[LivePatch]:
+        """Releases newer than the installed one that the repositories offer at `now`."""
+        offered = [lp for lp in self.livepatches if lp.available(now)]
         if installed is None:
-            return list(self.livepatches)
-        return [lp for lp in self.livepatches if lp.package.is_newer_than(installed.package)]
+            return offered
+        return [lp for lp in offered if lp.package.is_newer_than(installed.package)]
 
     def livepatches_up_to(self, installed: LivePatch | None) -> list[LivePatch]:
         if installed is None:
@@ -109,8 +123,10 @@ class Catalog:
     def kernel(self, release: str) -> Kernel:
         return self._kernels[release]
 
-    def newer_kernels(self, running: Kernel) -> list[Kernel]:
-        """Kernels of the same series, dist and arch newer than `running`, oldest first."""
+    def newer_kernels(self, running: Kernel, now: datetime) -> list[Kernel]:
+        """Kernels of the same series, dist and arch newer than `running` that the repositories
+        offer at `now`, oldest first. The catalogue spans the simulated future too: a kernel
+        appears once the clock reaches its release."""
         current = running.release
         same_line = [
             k
@@ -118,5 +134,6 @@ class Catalog:
             if (k.release.series, k.release.dist, k.release.arch)
             == (current.series, current.dist, current.arch)
             and k.release > current
+            and k.available(now)
         ]
         return sorted(same_line, key=lambda k: k.release)

@@ -18,6 +18,16 @@ STDERR_LIMIT = 8000  # GetCommandInvocation.StandardErrorContent
 ERROR_SEPARATOR = "\n----------ERROR-------\n"
 
 
+@dataclass(frozen=True)
+class WindowOrigin:
+    """The maintenance window task invocation that sent a command (None: someone called SendCommand)."""
+
+    window_id: str
+    window_execution_id: str
+    task_execution_id: str
+    invocation_id: str
+
+
 @dataclass
 class PluginRun:
     """One step of the document on one instance."""
@@ -153,6 +163,7 @@ class Command:
     invocations: list[Invocation] = field(default_factory=list)
     cancelled: bool = False
     status_event_sent: bool = False
+    origin: WindowOrigin | None = None
 
     @property
     def expires(self) -> datetime:

@@ -13,10 +13,13 @@ from werkzeug.wrappers import Request, Response
 
 from .fleet import FleetError, load_fleet
 from .host import AGENT_STATES, FAILURE_MODES, INSTANCE_STATES, KPATCH_SERVICE_STATES, Host
+from .maintenance import MaintenanceWindow
 from .simulation import Fault, Simulation
 from .timeutil import iso_seconds, parse_time
-from .views import host_view
+from .views import host_view, window_view
+from .windowrun import WindowExecution
 
+MAX_ADVANCE_STEPS = 100_000
 DEFAULT_FAULT_MESSAGES = {
     "ThrottlingException": "Rate exceeded",
     "InternalServerError": "An internal server error occurred.",
@@ -40,6 +43,9 @@ class ControlApi:
                 Rule("/_sim/fleet", endpoint="load_fleet", methods=["POST"]),
                 Rule("/_sim/clock", endpoint="get_clock", methods=["GET"]),
                 Rule("/_sim/clock", endpoint="set_clock", methods=["POST"]),
+                Rule("/_sim/clock/advance", endpoint="advance_clock", methods=["POST"]),
+                Rule("/_sim/windows", endpoint="windows", methods=["GET"]),
+                Rule("/_sim/reboots", endpoint="reboots", methods=["GET"]),
                 Rule("/_sim/agents/run", endpoint="run_agents", methods=["POST"]),
                 Rule("/_sim/agents/mode", endpoint="get_mode", methods=["GET"]),
                 Rule("/_sim/agents/mode", endpoint="set_mode", methods=["POST"]),
@@ -106,8 +112,41 @@ class ControlApi:
                 now = self.sim.now + timedelta(seconds=float(body["advance_seconds"]))
             else:
                 raise ControlError('give "now" (ISO-8601) or "advance_seconds"')
-            self.sim.set_clock(now)
-            return {"now": iso_seconds(self.sim.now)}
+            started = self.sim.set_clock(now)
+            return {"now": iso_seconds(self.sim.now), "windows_started": _started(started)}
+
+    def advance_clock(self, request: Request) -> dict[str, Any]:
+        """Move the clock in steps to `to`; windows run at their exact times on the way and, with
+        `run_agents`, the agents work at every step and every window start."""
+        body = _json(request)
+        if "to" not in body:
+            raise ControlError('"to" (ISO-8601) is required')
+        target = _time(body["to"])
+        step_minutes, run_agents = body.get("step_minutes", 60), body.get("run_agents", True)
+        if isinstance(step_minutes, bool) or not isinstance(step_minutes, int | float) or step_minutes <= 0:
+            raise ControlError('"step_minutes" must be a positive number')
+        if not isinstance(run_agents, bool):
+            raise ControlError('"run_agents" must be true or false')
+        step = timedelta(minutes=step_minutes)
+        with self.sim.lock:
+            if target < self.sim.now:
+                raise ControlError(
+                    f'"to" is before the clock ({iso_seconds(self.sim.now)}); use POST /_sim/clock'
+                )
+            if (target - self.sim.now) / step > MAX_ADVANCE_STEPS:
+                raise ControlError(f"more than {MAX_ADVANCE_STEPS} steps: give a larger step_minutes")
+            events_before = len(self.sim.events)
+            started = []
+            while True:
+                boundary = min(self.sim.now + step, target)
+                started += self.sim.move_clock(boundary, run_agents)
+                if boundary >= target:
+                    break
+            return {
+                "now": iso_seconds(self.sim.now),
+                "windows_started": _started(started),
+                "events_emitted": len(self.sim.events) - events_before,
+            }
 
     # -- agents ---------------------------------------------------------------------------
     def run_agents(self, request: Request) -> dict[str, Any]:
@@ -132,6 +171,14 @@ class ControlApi:
     def notifications(self, request: Request) -> dict[str, Any]:
         with self.sim.lock:
             return {"notifications": self.sim.notifications.after(_after(request))}
+
+    def windows(self, request: Request) -> dict[str, Any]:
+        with self.sim.lock:
+            return {"windows": [window_view(w, self.sim.now) for w in self.sim.windows.windows.values()]}
+
+    def reboots(self, request: Request) -> dict[str, Any]:
+        with self.sim.lock:
+            return {"reboots": list(self.sim.reboots)}
 
     def commands(self, request: Request) -> dict[str, Any]:
         with self.sim.lock:
@@ -236,3 +283,16 @@ def _after(request: Request) -> int:
         return max(0, int(request.args.get("after", "0")))
     except ValueError:
         raise ControlError("after must be an integer") from None
+
+
+def _started(started: list[tuple[MaintenanceWindow, WindowExecution]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "window_id": window.id,
+            "name": window.settings.name,
+            "window_execution_id": execution.id,
+            "start_time": iso_seconds(execution.started),
+            "status": execution.status,
+        }
+        for window, execution in started
+    ]

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from .timeutil import iso_millis, iso_seconds
+from .timeutil import iso_micros, iso_millis, iso_seconds
 
 
 def envelope(
@@ -108,4 +108,54 @@ def compliance_state_change(
             "severity": severity,
             "patch-baseline-id": baseline_id,
         },
+    )
+
+
+def window_execution_state_change(
+    *,
+    account: str,
+    region: str,
+    time: datetime,
+    window_arn: str,
+    window_id: str,
+    window_execution_id: str,
+    started: datetime,
+    ended: datetime | None,
+    status: str,
+) -> dict[str, Any]:
+    """Times with microseconds, as AWS's example shows. An execution that has not ended has no
+    `end-time`: AWS documents only final examples, so a consumer must not rely on the key."""
+    detail = {"start-time": iso_micros(started)}
+    if ended is not None:
+        detail["end-time"] = iso_micros(ended)
+    detail.update({"window-id": window_id, "window-execution-id": window_execution_id, "status": status})
+    return envelope(
+        "Maintenance Window Execution State-change Notification", account, region, time, [window_arn], detail
+    )
+
+
+def task_execution_state_change(
+    *,
+    account: str,
+    region: str,
+    time: datetime,
+    window_arn: str,
+    window_id: str,
+    window_execution_id: str,
+    task_execution_id: str,
+    started: datetime,
+    ended: datetime | None,
+    status: str,
+) -> dict[str, Any]:
+    detail = {"start-time": iso_micros(started), "task-execution-id": task_execution_id}
+    if ended is not None:
+        detail["end-time"] = iso_micros(ended)
+    detail.update({"window-id": window_id, "window-execution-id": window_execution_id, "status": status})
+    return envelope(
+        "Maintenance Window Task Execution State-change Notification",
+        account,
+        region,
+        time,
+        [window_arn],
+        detail,
     )

@@ -154,10 +154,15 @@ def _advisory(fields: _Fields) -> Advisory:
 
 def _kernel(item: Any, path: str) -> Kernel:
     fields = _Fields(
-        item, path, ("release", "built", "uname_v", "livepatch_support_end", "fixes", "livepatches")
+        item,
+        path,
+        ("release", "built", "released", "uname_v", "livepatch_support_end", "fixes", "livepatches"),
     )
     release = fields.parsed("release", KernelRelease.parse)
     built = fields.time("built", required=True)
+    released = fields.time("released")
+    if released is not None and released < built:
+        raise FleetError(f"{fields.at('released')}: a kernel cannot be released before it is built")
     flags = "SMP PREEMPT_DYNAMIC" if release.dist == "amzn2023" else "SMP"
     support_end = fields.parsed("livepatch_support_end", parse_date, required=False)
     livepatches = [
@@ -173,6 +178,7 @@ def _kernel(item: Any, path: str) -> Kernel:
         livepatches=tuple(
             sorted(livepatches, key=cmp_to_key(lambda a, b: compare_evr(a.package.evr, b.package.evr)))
         ),
+        released=released,
     )
 
 

@@ -44,7 +44,7 @@ def _enable(host: Host, catalog: Catalog, now: datetime) -> StepResult:
     if not _below_minimum(host):
         host.load_installed_modules()
         return StepResult.success(log + "Kernel Live Patching is enabled.\n")
-    newer = [k for k in catalog.newer_kernels(host.kernel) if not k.release < MINIMUM_KERNEL]
+    newer = [k for k in catalog.newer_kernels(host.kernel, now) if not k.release < MINIMUM_KERNEL]
     if not newer:
         return StepResult.failed(
             f"Kernel {host.kernel.release} is older than {MINIMUM_KERNEL.version}-{MINIMUM_KERNEL.release} "

@@ -5,6 +5,9 @@ and the running kernel is inside its live patch window; a newer kernel whose fix
 are all covered by installed live patches is reported Installed with no install
 time; Install with NoReboot applies live patches and leaves other updates pending
 reboot; Install with RebootIfNeeded skips the live patch logic entirely.
+
+Everything is judged at the simulated clock: kernels, live patches and packages the
+catalogue dates later than `now` are not offered yet.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ class Plan:
 
 class PatchEvaluator:
     def __init__(self, catalog: Catalog, baseline: Baseline, now: datetime):
-        self._newer_kernels = catalog.newer_kernels
+        self._catalog = catalog
         self._baseline = baseline
         self._now = now
 
@@ -54,6 +57,8 @@ class PatchEvaluator:
         uncovered = self._uncovered(host, kernel) if kernel else None
         packages = []
         for package in host.missing_packages:
+            if package.released is not None and package.released > self._now:
+                continue  # not published yet
             level = self._baseline.approval(package.package, package.advisory, package.released, self._now)
             if level is not None:
                 packages.append((package, level))
@@ -62,7 +67,7 @@ class PatchEvaluator:
     def _livepatch_target(self, host: Host) -> tuple[LivePatch | None, Advisory | None, str]:
         if not livepatching_active(host, self._now):
             return None, None, ""
-        newer = host.kernel.livepatches_after(host.livepatch)
+        newer = host.kernel.livepatches_after(host.livepatch, self._now)
         for index in range(len(newer) - 1, -1, -1):
             candidate = newer[index]
             level = self._baseline.approval(
@@ -73,17 +78,20 @@ class PatchEvaluator:
         return None, None, ""
 
     def _kernel_target(self, host: Host) -> tuple[Kernel | None, str]:
-        for kernel in reversed(self._newer_kernels(host.kernel)):
+        for kernel in reversed(self._newer_kernels(host)):
             if host.pending_kernel is not None and not kernel.release > host.pending_kernel.release:
                 return None, ""
             advisory = self._fixes_up_to(host, kernel)
-            level = self._baseline.approval(kernel.release.package, advisory, kernel.built, self._now)
+            level = self._baseline.approval(kernel.release.package, advisory, kernel.published, self._now)
             if level is not None:
                 return kernel, level
         return None, ""
 
+    def _newer_kernels(self, host: Host) -> list[Kernel]:
+        return self._catalog.newer_kernels(host.kernel, self._now)
+
     def _fixes_up_to(self, host: Host, target: Kernel) -> Advisory:
-        between = [k for k in self._newer_kernels(host.kernel) if not k.release > target.release]
+        between = [k for k in self._newer_kernels(host) if not k.release > target.release]
         return Advisory.of(tuple(cve for k in between for cve in k.fixes.cves))
 
     def _uncovered(self, host: Host, kernel: Kernel) -> Advisory | None:

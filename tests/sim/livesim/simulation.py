@@ -1,4 +1,5 @@
-"""The state of one simulated world: fleet, clock, commands, inventory, events, notifications.
+"""The state of one simulated world: fleet, clock, commands, maintenance windows, inventory,
+events, notifications, reboots.
 
 One Simulation per server process. moto serves requests on many threads: every
 reader and writer holds `lock`.
@@ -17,7 +18,10 @@ from .commands import Command, Invocation
 from .fleet import Fleet
 from .host import Host
 from .inventory import InventoryItem, parse_item
+from .maintenance import MaintenanceWindow, WindowStore
 from .patchstate import PatchState
+from .timeutil import iso_seconds
+from .windowrun import WindowExecution, WindowRunner
 
 
 class RecordLog:
@@ -33,6 +37,9 @@ class RecordLog:
     def after(self, seq: int) -> list[dict[str, Any]]:
         return self._records[seq:]
 
+    def __len__(self) -> int:
+        return len(self._records)
+
 
 @dataclass
 class Fault:
@@ -46,6 +53,7 @@ class Simulation:
     def __init__(self, fleet: Fleet):
         self.lock = threading.RLock()
         self.agent = Agent(self)
+        self.runner = WindowRunner(self)
         self.reset(fleet)
 
     def reset(self, fleet: Fleet) -> None:
@@ -58,6 +66,8 @@ class Simulation:
             self.events = RecordLog("event")
             self.notifications = RecordLog("notification")
             self.faults: dict[str, Fault] = {}
+            self.windows = WindowStore()
+            self.reboots: list[dict[str, Any]] = []
             self.auto_run = False
             for host in fleet.hosts.values():
                 if host.facts_collected is not None:
@@ -79,19 +89,65 @@ class Simulation:
         return host.arn(self.fleet.region, self.fleet.account)
 
     # -- clock --------------------------------------------------------------------
-    def set_clock(self, now: datetime) -> None:
+    def set_clock(self, now: datetime) -> list[tuple[MaintenanceWindow, WindowExecution]]:
+        """Move the clock; windows due on the way run, and in auto mode so do the agents."""
+        return self.move_clock(now, run_agents=self.auto_run)
+
+    def move_clock(
+        self, target: datetime, run_agents: bool
+    ) -> list[tuple[MaintenanceWindow, WindowExecution]]:
+        """Move the clock to `target`, stopping at each window occurrence on the way, in time order.
+
+        At each stop the window's execution starts at exactly its scheduled time; with
+        `run_agents` the agents then work until nothing runnable is left at that time.
+        Moving back in time runs nothing: a window never runs an occurrence twice.
+        """
+        started = []
         with self.lock:
-            self.now = now
-            self._expire_undelivered()
+            while (due := self._next_due(target)) is not None:
+                instant, window = due
+                self._tick(instant)
+                started.append((window, self.runner.start(window, instant)))
+                if run_agents:
+                    self.run_until_idle()
+            for window in self._fleet_windows():
+                # Disabled windows skip what fell due meanwhile, rather than catch up later.
+                window.scheduled_through = max(window.scheduled_through, target)
+            self._tick(target)
+            if run_agents:
+                self.run_until_idle()
+        return started
+
+    def _tick(self, instant: datetime) -> None:
+        self.now = instant
+        self._expire_undelivered()
+        self.runner.settle()
+
+    def _fleet_windows(self) -> list[MaintenanceWindow]:
+        """Windows run only where the fleet is: elsewhere they would have no instances anyway."""
+        return self.windows.visible(self.fleet.account, self.fleet.region)
+
+    def _next_due(self, target: datetime) -> tuple[datetime, MaintenanceWindow] | None:
+        due = []
+        for window in self._fleet_windows():
+            if window.settings.enabled:
+                instant = window.next_run(window.scheduled_through)
+                if instant is not None and instant <= target:
+                    due.append((instant, window.created, window.id, window))
+        if not due:
+            return None
+        first = min(due, key=lambda d: d[:3])
+        return first[0], first[3]
 
     # -- commands -----------------------------------------------------------------
-    def add_command(self, command: Command, request: dict[str, Any]) -> None:
+    def add_command(self, command: Command, request: dict[str, Any], run_now: bool = True) -> None:
+        """Store a new command; in auto mode the agents pick it up at once unless `run_now` is off."""
         with self.lock:
             self.commands[command.id] = command
             self.command_requests.append(request)
             if command.final:
                 self._emit_command_event_once(command)
-            elif self.auto_run:
+            elif self.auto_run and run_now:
                 self.run_agents()
 
     def cancel_command(self, command: Command, instance_ids: list[str]) -> None:
@@ -104,9 +160,30 @@ class Simulation:
                     invocation.set_status("Cancelled")
                     self._emit_invocation_event(command, invocation)
             self._emit_command_event_once(command)
+            self.runner.settle()
 
     def run_agents(self) -> list[dict[str, Any]]:
-        """Every agent picks up what waits for it: new invocations and reboots to finish."""
+        """One pass: every agent picks up what waits for it, new invocations and reboots to finish.
+        Window executions then move on (and may send their next commands)."""
+        with self.lock:
+            ran = self._agent_pass()
+            self.runner.settle()
+            return ran
+
+    def run_until_idle(self) -> list[dict[str, Any]]:
+        """Agent passes until nothing is left to do at this time: a RebootIfNeeded install takes
+        two (the reboot, then the resumed step), a window with MaxConcurrency one per target."""
+        ran: list[dict[str, Any]] = []
+        with self.lock:
+            self.runner.settle()
+            while True:
+                batch = self._agent_pass()
+                sent = self.runner.settle()
+                ran += batch
+                if not batch and not sent:
+                    return ran
+
+    def _agent_pass(self) -> list[dict[str, Any]]:
         ran = []
         with self.lock:
             self._expire_undelivered()
@@ -145,6 +222,22 @@ class Simulation:
             self._emit_command_event_once(command)
 
     # -- what instances report ------------------------------------------------------
+    def record_reboot(self, host: Host, command: Command, from_kernel: str) -> None:
+        """Every reboot the simulation performs, for `/_sim/reboots`."""
+        origin = command.origin
+        self.reboots.append(
+            {
+                "instance_id": host.id,
+                "time": iso_seconds(self.now),
+                "from_kernel": from_kernel,
+                "to_kernel": str(host.kernel.release),
+                "command_id": command.id,
+                "document_name": command.document_name,
+                "window_id": origin.window_id if origin else None,
+                "window_execution_id": origin.window_execution_id if origin else None,
+            }
+        )
+
     def report_patch_state(self, host: Host, state: PatchState) -> None:
         host.patch_state = state
         compliance = (state.compliance_status, state.compliance_severity(self.fleet.event_severity))

@@ -34,6 +34,11 @@ def iso_millis(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+def iso_micros(moment: datetime) -> str:
+    """`2026-12-03T01:00:00.000000Z`: the maintenance window events' start-time and end-time."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def elapsed(seconds: float) -> str:
     """ISO-8601 duration as GetCommandInvocation prints it: `PT3.052S`."""
     return f"PT{seconds:.3f}S"

@@ -6,8 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from .host import Host
+from .maintenance import MaintenanceWindow
 from .patchstate import STATE_SPELLINGS
 from .timeutil import iso_seconds
+from .windowrun import TaskExecution, WindowExecution
 
 
 def host_view(host: Host, now: datetime) -> dict[str, Any]:
@@ -57,4 +59,64 @@ def _compliance(host: Host) -> dict[str, Any]:
         "time": iso_seconds(state.ended),
         "baseline_id": state.baseline_id,
         **counts,
+    }
+
+
+def window_view(window: MaintenanceWindow, now: datetime) -> dict[str, Any]:
+    """A window with its targets, tasks and every execution down to the commands it sent."""
+    settings = window.settings
+    return {
+        "window_id": window.id,
+        "name": settings.name,
+        "account": window.account,
+        "region": window.region,
+        "enabled": settings.enabled,
+        "schedule": settings.schedule,
+        "schedule_timezone": settings.schedule_timezone,
+        "schedule_offset": settings.schedule_offset,
+        "start_date": settings.start_date,
+        "end_date": settings.end_date,
+        "duration": settings.duration,
+        "cutoff": settings.cutoff,
+        "allow_unassociated_targets": settings.allow_unassociated_targets,
+        "next_execution_time": window.next_execution_time(now),
+        "tags": window.tags,
+        "targets": [t.to_api() for t in window.targets.values()],
+        "tasks": [t.to_api(detailed=True) for t in window.tasks.values()],
+        "executions": [execution_view(e) for e in window.executions],
+    }
+
+
+def execution_view(execution: WindowExecution) -> dict[str, Any]:
+    return {
+        "window_execution_id": execution.id,
+        "status": execution.status,
+        "status_details": execution.status_details,
+        "start_time": iso_seconds(execution.started),
+        "end_time": iso_seconds(execution.ended) if execution.ended else None,
+        "tasks": [_task_execution_view(t) for t in execution.tasks],
+    }
+
+
+def _task_execution_view(task: TaskExecution) -> dict[str, Any]:
+    return {
+        "task_execution_id": task.id,
+        "window_task_id": task.task.id,
+        "task_arn": task.task.task_arn,
+        "status": task.status,
+        "status_details": task.status_details,
+        "start_time": iso_seconds(task.started) if task.started else None,
+        "end_time": iso_seconds(task.ended) if task.ended else None,
+        "not_invoked": [t.instance_id for t in task.queue],
+        "invocations": [
+            {
+                "invocation_id": i.id,
+                "instance_id": i.target.instance_id,
+                "window_target_id": i.target.window_target_id,
+                "command_id": i.command.id if i.command else None,
+                "status": i.status,
+                "status_details": i.status_details,
+            }
+            for i in task.invocations
+        ],
     }

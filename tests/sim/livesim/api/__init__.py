@@ -15,9 +15,11 @@ from ..simulation import Simulation
 from .documents import DocumentOperations
 from .instances import InstanceOperations
 from .inventory import InventoryOperations
+from .maintenance_windows import MaintenanceWindowOperations
 from .patch_states import PatchStateOperations
 from .run_command import RunCommandOperations
 from .sns import RecordingSnsResponse
+from .window_executions import WindowExecutionOperations
 
 
 class SimulatedSsmResponse(
@@ -26,8 +28,12 @@ class SimulatedSsmResponse(
     PatchStateOperations,
     InventoryOperations,
     DocumentOperations,
+    MaintenanceWindowOperations,
+    WindowExecutionOperations,
 ):
-    """moto's SSM responses with the fleet's operations; one method per operation."""
+    """moto's SSM responses with the fleet's operations; one method per operation.
+
+    Tag operations chain: each mixin handles its ResourceType and passes the rest on (super())."""
 
 
 def install(simulation: Simulation) -> None:

@@ -29,6 +29,10 @@ class SimulatedOperations(SimpleSystemManagerResponse):
             return None
         return self.sim.host(instance_id)
 
+    def fleet_hosts(self) -> list[Host]:
+        """The instances SSM shows the caller: managed and running, in the fleet's account and region."""
+        return [h for h in self.sim.hosts if h.visible_to_ssm] if self.serves_fleet else []
+
     def param(self, name: str, default: Any = None) -> Any:
         value = self._get_param(name)
         return default if value is None else value
