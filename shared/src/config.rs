@@ -80,6 +80,31 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(value)
     }
 
+    /// A decimal number within `min..=max` (both finite), e.g. a fraction `0.5`.
+    pub fn float_in_or(
+        &self,
+        var: &'static str,
+        min: f64,
+        max: f64,
+        default: f64,
+    ) -> Result<f64, ConfigError> {
+        let Some(raw) = self.optional(var) else {
+            return Ok(default);
+        };
+        let value: f64 = raw
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite())
+            .ok_or_else(|| ConfigError::new(var, format!("{raw:?} is not a number")))?;
+        if !(min..=max).contains(&value) {
+            return Err(ConfigError::new(
+                var,
+                format!("{value} is outside {min}..={max}"),
+            ));
+        }
+        Ok(value)
+    }
+
     /// An SNS topic ARN (`arn:<partition>:sns:<region>:<account>:<name>`).
     pub fn topic_arn(&self, var: &'static str) -> Result<String, ConfigError> {
         let arn = self.required(var)?;
@@ -223,6 +248,17 @@ mod tests {
             .unwrap_err();
         assert!(err.problem.contains("outside 30..=2592000"), "{err}");
         assert!(env(&[("N", "ten")]).int_in_or("N", 0..=1, 0).is_err());
+    }
+
+    #[test]
+    fn floats_in_range() {
+        let e = env(&[("F", "0.25"), ("B", "1.5"), ("N", "NaN"), ("X", "half")]);
+        assert_eq!(e.float_in_or("F", 0.0, 1.0, 0.5).unwrap(), 0.25);
+        assert_eq!(e.float_in_or("UNSET", 0.0, 1.0, 0.5).unwrap(), 0.5);
+        let err = e.float_in_or("B", 0.0, 1.0, 0.5).unwrap_err();
+        assert!(err.problem.contains("outside 0..=1"), "{err}");
+        assert!(e.float_in_or("N", 0.0, 1.0, 0.5).is_err());
+        assert_eq!(e.float_in_or("X", 0.0, 1.0, 0.5).unwrap_err().var, "X");
     }
 
     #[test]

@@ -8,5 +8,6 @@ pub mod aws;
 pub mod config;
 pub mod events;
 pub mod function;
+pub mod manual;
 pub mod notify;
 pub mod telemetry;

@@ -67,7 +67,7 @@ def test_every_queued_sample_record_is_an_event_the_rule_routes(template):
 
 def test_every_schedule_names_a_function_the_workspace_builds(template):
     binaries = {binary for binary, _ in router.scheduled(template)}
-    assert {"scan", "install", "report"} <= binaries
+    assert {"scan", "install", "enable", "report"} <= binaries
     for binary in binaries:
         assert (ROOT / "functions" / binary / "Cargo.toml").exists()
 

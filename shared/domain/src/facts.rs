@@ -1,8 +1,8 @@
 //! Kernel facts as the product's facts document records them: custom inventory
 //! `Custom:KernelLivePatch`, string values only.
 //!
-//! (Reconstructed from its callers in `digest.rs`, `aws/results.rs` and `aws/ssm.rs` after the
-//! original, untracked file was overwritten by mistake; its author should check it.)
+//! Live patching counts as on when the plugin is installed; whether the installed patches are in
+//! effect (loaded by kpatch) is a separate question, [`KernelFacts::modules_not_in_effect`].
 
 use std::collections::BTreeMap;
 

@@ -5,6 +5,7 @@
 //! and "now" is always passed in.
 
 pub mod digest;
+pub mod enable;
 pub mod facts;
 pub mod fleet;
 pub mod ids;

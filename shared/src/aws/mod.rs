@@ -1,8 +1,10 @@
 //! Thin adapters over the AWS SDK: pagination, batching, retries and error mapping. No decisions.
 
+pub mod livepatching;
 pub mod results;
 pub mod sns;
 pub mod ssm;
+pub mod windows;
 
 use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;

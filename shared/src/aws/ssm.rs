@@ -50,6 +50,25 @@ pub async fn instances_with_tag_key(
     Ok(instances.into_iter().map(|i| i.id).collect())
 }
 
+/// The instance's tags (`ListTagsForResource`, ResourceType `ManagedInstance`).
+pub async fn instance_tags(
+    ssm: &Client,
+    id: &InstanceId,
+) -> Result<BTreeMap<String, String>, AwsError> {
+    let output = ssm
+        .list_tags_for_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::ManagedInstance)
+        .resource_id(id.as_str())
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListTagsForResource", e))?;
+    Ok(output
+        .tag_list()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect())
+}
+
 async fn describe(
     ssm: &Client,
     filters: Vec<InstanceInformationStringFilter>,

@@ -204,8 +204,21 @@ def run(bin_dir: Path, fleet: Path, event_file: Path) -> int:
         later = datetime.fromisoformat(event["time"].replace("Z", "+00:00")) + timedelta(hours=1)
         later_time = later.strftime("%Y-%m-%dT%H:%M:%SZ")
         demo.aws.control("POST", "clock", {"now": later_time})
+        enable_event = json.loads((ROOT / "events" / "scheduled-enable.json").read_text())
+        heading(
+            f"{later_time} the enable schedule fires: events/scheduled-enable.json -> enable "
+            "(live patching off -> on where the kernel facts allow it without a reboot)"
+        )
+        demo.invoke("enable", scheduled(enable_event, later_time, "0002"))
+        demo.agents()
+        demo.route_events()
+        demo.notifications()
+
         heading(f"{later_time} the next scan sees the live patches in effect")
         demo.invoke("scan", scheduled(event, later_time, "0002"))
+        demo.agents()
+        demo.route_events()
+        heading("Simulated agents answer the installs (api-2's first live patch, now that it is on)")
         demo.agents()
         demo.route_events()
         demo.notifications()

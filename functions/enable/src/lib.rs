@@ -1,0 +1,576 @@
+//! The `enable` function: turns kernel live patching on where the kernel facts say it is off (a
+//! daily schedule, and manual requests naming instances), checks that earlier enables took, reports
+//! live patches that are not in effect, and turns live patching off only on a confirmed manual request.
+//!
+//! Gather (SSM: registration, tags, kernel facts, command history) → decide
+//! ([`decide_enable`], [`decide_disable`]) → act (`SendCommand`, or a booked maintenance window for
+//! an AL2 disable; nothing in dry run) → report (SNS).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use livepatch_shared::aws::{self, livepatching, ssm, AwsError};
+use livepatch_shared::config::{ConfigError, Env};
+use livepatch_shared::domain::enable::{
+    decide_disable, decide_enable, disable_window, live_patching_commands, next_window_start,
+    Action, DisableDecision, EnableDecision, EnableFacts, EnableSettings, LivePatchingFacts,
+    Request, Route, CONFIGURE_KLP, HISTORY,
+};
+use livepatch_shared::domain::fleet::{ManagedInstance, RunCommand};
+use livepatch_shared::domain::InstanceId;
+use livepatch_shared::events;
+use livepatch_shared::manual::{self, ManualAction, ManualRequest, Refusal};
+pub use livepatch_shared::Clients;
+use serde::Serialize;
+use serde_json::Value;
+
+mod report;
+
+/// The product's AL2023 document, as `template.yaml` names it.
+pub const DEFAULT_AL2023_DOCUMENT: &str = "LivePatchAutopilot-ConfigureKernelLivePatching";
+
+/// Everything the function reads from its environment, validated before the first event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub topic_arn: String,
+    pub target_tags: BTreeMap<String, Vec<String>>,
+    pub opt_out_tag: String,
+    pub dry_run: bool,
+    pub enable: EnableSettings,
+    /// Hour (UTC) of the window booked for an AL2 disable that names no time.
+    pub disable_window_hour: i8,
+}
+
+impl Settings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            topic_arn: env.topic_arn("NOTIFY_TOPIC_ARN")?,
+            target_tags: env.tag_filters("TARGET_TAGS")?,
+            opt_out_tag: env.string_or("OPT_OUT_TAG", "livepatch-autopilot:opt-out"),
+            dry_run: env.bool_or("DRY_RUN", false)?,
+            enable: EnableSettings {
+                allow_reboot: env.bool_or("ENABLE_ALLOW_REBOOT", false)?,
+                al2023_document: env
+                    .string_or("AL2023_LIVEPATCH_DOCUMENT", DEFAULT_AL2023_DOCUMENT),
+                max_concurrency: env.rate_or("ENABLE_MAX_CONCURRENCY", "10%", false)?,
+                max_errors: env.rate_or("ENABLE_MAX_ERRORS", "25%", true)?,
+                timeout_seconds: env.int_in_or("COMMAND_TIMEOUT_SECONDS", 30..=2_592_000, 3600)?
+                    as i32,
+            },
+            disable_window_hour: env.int_in_or("DISABLE_WINDOW_HOUR", 0..=23, 3)? as i8,
+        })
+    }
+}
+
+/// Why an invocation failed as a whole (`RefusedEvent`, `FleetUnreadable`). A manual request that
+/// is well formed as an event but refused (no confirmation, bad ids, out of scope) is answered with
+/// a notification and [`EnableOutcome::refused`] instead: retrying it would change nothing.
+pub type EnableError = livepatch_shared::function::InvocationError;
+
+/// The invocation's result: what was done, found, skipped and failed, per instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct EnableOutcome {
+    /// `schedule`, `manual-enable` or `manual-disable`.
+    pub trigger: String,
+    /// The event id: in every command comment and window name of this run.
+    pub run: String,
+    pub dry_run: bool,
+    /// Why a manual request was refused; nothing was sent then.
+    pub refused: Option<String>,
+    /// Enables and disables sent now (or that would be, in dry run).
+    pub switching: Vec<Switching>,
+    /// AL2 disables booked into a maintenance window.
+    pub booked: Vec<Booked>,
+    /// Enabling needs a reboot: left to a maintenance window (the reboot planner).
+    pub deferred: Vec<Finding>,
+    pub unsupported: Vec<Finding>,
+    pub not_in_effect: Vec<Finding>,
+    /// Enabled earlier; facts collected since still show live patching off.
+    pub not_verified: Vec<Finding>,
+    pub stuck: Vec<Finding>,
+    pub skipped: Vec<Finding>,
+    /// Commands of this run found already sent (a redelivered event), not sent again.
+    pub already_sent: Vec<String>,
+    pub failed: Vec<Failed>,
+    pub notification_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Switching {
+    pub instance_id: String,
+    /// `enable` or `disable`.
+    pub action: String,
+    pub document: String,
+    pub command_id: Option<String>,
+    /// The command reboots the instance.
+    pub reboots: bool,
+    /// Why, in words: the reboot's reason, or a repair.
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Booked {
+    pub instance_ids: Vec<String>,
+    pub window_id: Option<String>,
+    pub window_name: String,
+    pub starts: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub instance_id: String,
+    pub reason: String,
+    /// The command a finding is about (not verified, stuck), for the next step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failed {
+    pub instance_ids: Vec<String>,
+    pub error: String,
+}
+
+/// Handles the daily schedule's event or a manual request.
+pub async fn handle(
+    clients: &Clients,
+    settings: &Settings,
+    raw: &Value,
+) -> Result<EnableOutcome, EnableError> {
+    if manual::is_manual(raw) {
+        let event = manual::parse_manual(raw)?;
+        let mut outcome = EnableOutcome {
+            trigger: "manual".into(),
+            run: event.id.clone(),
+            dry_run: settings.dry_run,
+            ..EnableOutcome::default()
+        };
+        match manual::manual_request(&event.detail, event.time) {
+            Ok(request) => {
+                Box::pin(manual_run(
+                    clients,
+                    settings,
+                    &request,
+                    event.time,
+                    &mut outcome,
+                ))
+                .await?
+            }
+            Err(refusal) => refuse(&mut outcome, refusal),
+        }
+        Box::pin(finish(clients, settings, &mut outcome, event.time)).await;
+        return Ok(outcome);
+    }
+    let event = events::parse_scheduled(raw)?;
+    let mut outcome = EnableOutcome {
+        trigger: "schedule".into(),
+        run: event.id.clone(),
+        dry_run: settings.dry_run,
+        ..EnableOutcome::default()
+    };
+    Box::pin(scheduled_run(clients, settings, event.time, &mut outcome)).await?;
+    Box::pin(finish(clients, settings, &mut outcome, event.time)).await;
+    Ok(outcome)
+}
+
+fn refuse(outcome: &mut EnableOutcome, refusal: Refusal) {
+    tracing::warn!(run = %outcome.run, refusal = %refusal, "manual request refused; nothing sent");
+    outcome.refused = Some(refusal.to_string());
+}
+
+/// What the decisions need besides the instance list.
+struct Fleet {
+    opted_out: BTreeSet<InstanceId>,
+    facts: BTreeMap<InstanceId, BTreeMap<String, String>>,
+    history: BTreeMap<InstanceId, Vec<livepatch_shared::domain::enable::LivePatchingRun>>,
+}
+
+async fn read_fleet(
+    clients: &Clients,
+    settings: &Settings,
+    now: Timestamp,
+) -> Result<Fleet, AwsError> {
+    let documents = [CONFIGURE_KLP, settings.enable.al2023_document.as_str()];
+    Ok(Fleet {
+        opted_out: ssm::instances_with_tag_key(&clients.ssm, &settings.opt_out_tag).await?,
+        facts: livepatching::fleet_kernel_facts(&clients.ssm).await?,
+        history: livepatching::live_patching_history(&clients.ssm, &documents, now - HISTORY)
+            .await?,
+    })
+}
+
+impl Fleet {
+    fn facts_of(&self, instance: &ManagedInstance, in_scope: bool) -> EnableFacts {
+        EnableFacts {
+            instance: Some(instance.clone()),
+            in_scope,
+            opted_out: self.opted_out.contains(&instance.id),
+            facts: self
+                .facts
+                .get(&instance.id)
+                .map(LivePatchingFacts::from_inventory),
+            history: self.history.get(&instance.id).cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// Instances to switch: id → (route, reboot reason or repair note).
+type Plan = BTreeMap<InstanceId, (Route, bool, String)>;
+
+async fn scheduled_run(
+    clients: &Clients,
+    settings: &Settings,
+    now: Timestamp,
+    outcome: &mut EnableOutcome,
+) -> Result<(), EnableError> {
+    let gather = EnableError::Gather;
+    let (in_scope, invalid) = ssm::managed_instances(&clients.ssm, &settings.target_tags)
+        .await
+        .map_err(gather)?;
+    for id in invalid {
+        tracing::warn!(instance_id = %id, "Systems Manager listed an id that is not an instance id; ignored");
+    }
+    let fleet = read_fleet(clients, settings, now).await.map_err(gather)?;
+    let mut instances = in_scope;
+    instances.sort_by(|a, b| a.id.cmp(&b.id));
+    instances.dedup_by(|a, b| a.id == b.id);
+    let mut plan = Plan::new();
+    for instance in &instances {
+        let decision = decide_enable(
+            &fleet.facts_of(instance, true),
+            &settings.enable,
+            Request::Scheduled,
+            now,
+        );
+        record_enable(&instance.id, decision, &mut plan, outcome);
+    }
+    send(clients, settings, Action::Enable, &plan, now, outcome).await;
+    Ok(())
+}
+
+async fn manual_run(
+    clients: &Clients,
+    settings: &Settings,
+    request: &ManualRequest,
+    now: Timestamp,
+    outcome: &mut EnableOutcome,
+) -> Result<(), EnableError> {
+    let gather = EnableError::Gather;
+    let disable = matches!(request.action, ManualAction::Disable { .. });
+    outcome.trigger = if disable {
+        "manual-disable"
+    } else {
+        "manual-enable"
+    }
+    .into();
+    let registered: BTreeMap<InstanceId, ManagedInstance> =
+        ssm::managed_instances_by_id(&clients.ssm, &request.instance_ids)
+            .await
+            .map_err(gather)?
+            .into_iter()
+            .map(|i| (i.id.clone(), i))
+            .collect();
+    let scope: Option<BTreeSet<InstanceId>> = if settings.target_tags.is_empty() {
+        None
+    } else {
+        let (in_scope, _) = ssm::managed_instances(&clients.ssm, &settings.target_tags)
+            .await
+            .map_err(gather)?;
+        Some(in_scope.into_iter().map(|i| i.id).collect())
+    };
+    let fleet = read_fleet(clients, settings, now).await.map_err(gather)?;
+    let out_of_scope: Vec<String> = request
+        .instance_ids
+        .iter()
+        .filter_map(|id| {
+            let why = if !registered.contains_key(id) {
+                "not registered with Systems Manager (unknown, stopped, or unmanaged)".to_owned()
+            } else if scope.as_ref().is_some_and(|s| !s.contains(id)) {
+                "outside the target tags (TARGET_TAGS)".to_owned()
+            } else if !disable && fleet.opted_out.contains(id) {
+                format!(
+                    "carries the opt-out tag {}; remove it to enable",
+                    settings.opt_out_tag
+                )
+            } else {
+                return None;
+            };
+            Some(format!("{id}: {why}"))
+        })
+        .collect();
+    if !out_of_scope.is_empty() {
+        refuse(outcome, Refusal::OutOfScope(out_of_scope));
+        return Ok(());
+    }
+    let mut plan = Plan::new();
+    let mut in_window: Vec<InstanceId> = Vec::new();
+    for id in &request.instance_ids {
+        let facts = fleet.facts_of(&registered[id], true);
+        match request.action {
+            ManualAction::Enable => {
+                let decision = decide_enable(&facts, &settings.enable, Request::Manual, now);
+                record_enable(id, decision, &mut plan, outcome);
+            }
+            ManualAction::Disable { now: at_once, .. } => match decide_disable(&facts, at_once) {
+                DisableDecision::Disable { route, reboots } => {
+                    let note = if reboots {
+                        "the instance reboots now (AWS-ConfigureKernelLivePatching Disable removes the plugin and the live patches)"
+                    } else {
+                        "kpatch.service stopped and disabled, the plugin removed; no reboot"
+                    };
+                    plan.insert(id.clone(), (route, reboots, note.to_owned()));
+                }
+                DisableDecision::InWindow { .. } => in_window.push(id.clone()),
+                DisableDecision::Unsupported(reason) => {
+                    outcome.unsupported.push(finding(id, reason))
+                }
+                DisableDecision::Skip(skip) => outcome.skipped.push(finding(id, skip.to_string())),
+            },
+        }
+    }
+    if let ManualAction::Disable { window_start, .. } = request.action {
+        send(clients, settings, Action::Disable, &plan, now, outcome).await;
+        if !in_window.is_empty() {
+            let start = window_start
+                .unwrap_or_else(|| next_window_start(now, settings.disable_window_hour));
+            book(clients, settings, &in_window, start, outcome).await;
+        }
+    } else {
+        send(clients, settings, Action::Enable, &plan, now, outcome).await;
+    }
+    Ok(())
+}
+
+fn finding(id: &InstanceId, reason: impl Into<String>) -> Finding {
+    Finding {
+        instance_id: id.to_string(),
+        reason: reason.into(),
+        command_id: None,
+    }
+}
+
+fn record_enable(
+    id: &InstanceId,
+    decision: EnableDecision,
+    plan: &mut Plan,
+    outcome: &mut EnableOutcome,
+) {
+    tracing::info!(instance_id = %id, decision = ?decision, "decided");
+    match decision {
+        EnableDecision::Enable {
+            route,
+            reboot,
+            repair,
+        } => {
+            let note = match (&reboot, repair) {
+                (Some(reason), _) => format!("{reason} (reboots are allowed: ENABLE_ALLOW_REBOOT)"),
+                (None, true) => {
+                    "live patches were not in effect: enabling again enables kpatch.service".into()
+                }
+                (None, false) => "no reboot".into(),
+            };
+            plan.insert(id.clone(), (route, reboot.is_some(), note));
+        }
+        EnableDecision::DeferredToRebootWindow(reason) => outcome.deferred.push(finding(
+            id,
+            format!("needs a reboot window to enable: {reason}"),
+        )),
+        EnableDecision::Unsupported(reason) => outcome.unsupported.push(finding(id, reason)),
+        EnableDecision::NotInEffect(n) => outcome.not_in_effect.push(finding(id, n.to_string())),
+        EnableDecision::NotVerified {
+            command_id,
+            requested,
+            collected_at,
+        } => outcome.not_verified.push(Finding {
+            instance_id: id.to_string(),
+            reason: format!(
+                "enable command {command_id} succeeded at {requested}, but kernel facts collected at {collected_at} still show live patching off"
+            ),
+            command_id: Some(command_id),
+        }),
+        EnableDecision::Stuck {
+            failures,
+            last_command_id,
+        } => outcome.stuck.push(Finding {
+            instance_id: id.to_string(),
+            reason: format!(
+                "enabling failed {failures} times in a row (last command {last_command_id}); the schedule stops retrying for a week"
+            ),
+            command_id: Some(last_command_id),
+        }),
+        EnableDecision::Skip(skip) => outcome.skipped.push(finding(id, skip.to_string())),
+    }
+}
+
+/// How far before the event's time a command of this run may have been recorded (clock skew).
+const SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// Sends the plan's commands (nothing in dry run), except to instances a command of this same run
+/// already reached (a redelivered event).
+async fn send(
+    clients: &Clients,
+    settings: &Settings,
+    action: Action,
+    plan: &Plan,
+    now: Timestamp,
+    outcome: &mut EnableOutcome,
+) {
+    if plan.is_empty() {
+        return;
+    }
+    let targets: Vec<(InstanceId, Route)> = plan
+        .iter()
+        .map(|(id, (route, ..))| (id.clone(), *route))
+        .collect();
+    let commands = live_patching_commands(&targets, action, &settings.enable, &outcome.run);
+    let mut reached: BTreeSet<(String, String)> = BTreeSet::new();
+    if !settings.dry_run {
+        match ssm::commands_since(&clients.ssm, None, now - SKEW).await {
+            Ok(earlier) => {
+                for command in earlier
+                    .iter()
+                    .filter(|c| commands.iter().any(|ours| ours.comment == c.comment))
+                {
+                    outcome.already_sent.push(command.command_id.clone());
+                    for id in &command.instance_ids {
+                        reached.insert((command.document.clone(), id.clone()));
+                    }
+                }
+            }
+            // Sending twice is safe (both documents are idempotent; a running one blocks the
+            // package manager's lock), so an unreadable history does not stop the run.
+            Err(err) => tracing::warn!(error = %err, "could not check for commands of this run"),
+        }
+    }
+    for command in commands {
+        let remaining: Vec<InstanceId> = command
+            .instance_ids
+            .iter()
+            .filter(|id| !reached.contains(&(command.document.clone(), id.to_string())))
+            .cloned()
+            .collect();
+        if remaining.is_empty() {
+            continue;
+        }
+        let command = RunCommand {
+            instance_ids: remaining,
+            ..command
+        };
+        let parts = if settings.dry_run {
+            vec![ssm::Sent {
+                instance_ids: command.instance_ids.clone(),
+                result: Ok(String::new()),
+            }]
+        } else {
+            ssm::send_command_splitting(&clients.ssm, &command).await
+        };
+        for part in parts {
+            match part.result {
+                Ok(command_id) => {
+                    tracing::info!(command_id = %command_id, document = %command.document, instances = ?part.instance_ids, action = action.as_str(), "sent");
+                    for id in &part.instance_ids {
+                        let (_, reboots, note) = &plan[id];
+                        outcome.switching.push(Switching {
+                            instance_id: id.to_string(),
+                            action: action.as_str().to_ascii_lowercase(),
+                            document: command.document.clone(),
+                            command_id: (!command_id.is_empty()).then(|| command_id.clone()),
+                            reboots: *reboots,
+                            note: note.clone(),
+                        });
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(document = %command.document, instances = ?part.instance_ids, error = %err, "not sent");
+                    outcome.failed.push(Failed {
+                        instance_ids: part.instance_ids.iter().map(ToString::to_string).collect(),
+                        error: err.to_string(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Books the AL2 disables into one maintenance window (nothing in dry run).
+async fn book(
+    clients: &Clients,
+    settings: &Settings,
+    ids: &[InstanceId],
+    start: Timestamp,
+    outcome: &mut EnableOutcome,
+) {
+    let window = disable_window(ids, start, &settings.enable, &outcome.run);
+    let mut booked = Booked {
+        instance_ids: ids.iter().map(ToString::to_string).collect(),
+        window_id: None,
+        window_name: window.name.clone(),
+        starts: start.to_string(),
+    };
+    if settings.dry_run {
+        outcome.booked.push(booked);
+        return;
+    }
+    match livepatching::book_disable_window(&clients.ssm, &window).await {
+        Ok(found) => {
+            tracing::info!(window_id = %found.window_id, created = found.created, instances = ?booked.instance_ids, "disable booked");
+            booked.window_id = Some(found.window_id);
+            outcome.booked.push(booked);
+        }
+        Err(err) => {
+            tracing::error!(error = %err, instances = ?booked.instance_ids, "disable window not booked");
+            outcome.failed.push(Failed {
+                instance_ids: booked.instance_ids,
+                error: err.to_string(),
+            });
+        }
+    }
+}
+
+/// Publishes the summary when there is something to say, and emits the metrics.
+async fn finish(
+    clients: &Clients,
+    settings: &Settings,
+    outcome: &mut EnableOutcome,
+    now: Timestamp,
+) {
+    let mut notifications_failed = 0;
+    if let Some(notification) = report::summary(outcome, &settings.opt_out_tag, now) {
+        match aws::sns::publish(&clients.sns, &settings.topic_arn, &notification).await {
+            Ok(id) => outcome.notification_id = Some(id),
+            // The commands went out; a retry would find them sent and say nothing new.
+            Err(err) => {
+                tracing::error!(error = %err, "summary not published");
+                notifications_failed = 1;
+            }
+        }
+    }
+    let count = |action: &str| {
+        outcome
+            .switching
+            .iter()
+            .filter(|s| s.action == action)
+            .count() as u64
+    };
+    livepatch_shared::telemetry::emit_metrics(
+        "enable",
+        now,
+        &[
+            ("InstancesEnabled", count("enable")),
+            ("InstancesDisabled", count("disable")),
+            ("InstancesDeferred", outcome.deferred.len() as u64),
+            ("InstancesNotInEffect", outcome.not_in_effect.len() as u64),
+            (
+                "InstancesFailed",
+                (outcome.failed.len() + outcome.stuck.len() + outcome.not_verified.len()) as u64,
+            ),
+            ("RequestsRefused", u64::from(outcome.refused.is_some())),
+            ("NotificationsFailed", notifications_failed),
+        ],
+    );
+}

@@ -1,0 +1,958 @@
+//! The `plan-reboots` function: daily, book a reboot into a newer kernel for every live patched
+//! instance whose kernel's live patch support ends soon, as SSM maintenance windows the product
+//! owns, and tell people at once and again the day before.
+//!
+//! Gather (instances, tags, kernel facts, the product's windows) → decide ([`plan_reboots`]) →
+//! act (create, extend, shrink and delete windows; skipped in dry run) → report (SNS).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use livepatch_shared::aws::windows::{self, BookedWindow, RebootTask};
+use livepatch_shared::aws::{self, results, ssm, AwsError};
+use livepatch_shared::config::{ConfigError, Env};
+use livepatch_shared::domain::facts::KernelFacts;
+use livepatch_shared::domain::fleet::ManagedInstance;
+use livepatch_shared::domain::reboot::{
+    plan_reboots, Booking, RebootCandidate, RebootDecision, RebootPlan, RebootPolicy,
+    RebootPolicyError, RebootWindow, Slot, SupportFact, Urgency,
+};
+use livepatch_shared::domain::{
+    livepatch_support, InstanceId, KernelRelease, LivePatchSupport, SupportWindow,
+};
+use livepatch_shared::events;
+use livepatch_shared::notify::{Level, Notification, Section};
+pub use livepatch_shared::Clients;
+use serde::Serialize;
+use serde_json::Value;
+
+/// Why an invocation failed as a whole (`RefusedEvent`, `FleetUnreadable`).
+pub type PlanError = livepatch_shared::function::InvocationError;
+
+/// Everything the function reads from its environment, validated before the first event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub topic_arn: String,
+    pub target_tags: BTreeMap<String, Vec<String>>,
+    pub opt_out_tag: String,
+    pub dry_run: bool,
+    /// Instance tag naming another reboot window than `REBOOT_WINDOW`.
+    pub window_tag: String,
+    /// Instance tag whose value is the group the fraction cap applies to.
+    pub group_tag: String,
+    pub policy: RebootPolicy,
+    pub task: RebootTask,
+}
+
+impl Settings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let window: RebootWindow = env
+            .string_or("REBOOT_WINDOW", "SUN 03:00-05:00 UTC")
+            .parse()
+            .map_err(
+                |e: livepatch_shared::domain::RebootWindowError| ConfigError {
+                    var: "REBOOT_WINDOW",
+                    problem: e.to_string(),
+                },
+            )?;
+        let max_per_slot = env.int_in_or(
+            "REBOOT_MAX_PER_SLOT",
+            1..=windows::MAX_INSTANCES_PER_BOOKING as i64,
+            10,
+        )?;
+        let fraction = env.float_in_or("REBOOT_MAX_GROUP_FRACTION", 0.0, 1.0, 0.5)?;
+        let policy = RebootPolicy {
+            lead_days: env.int_in_or("REBOOT_LEAD_DAYS", 1..=365, 21)? as u32,
+            margin_days: env.int_in_or("REBOOT_MARGIN_DAYS", 0..=364, 3)? as u32,
+            notice_days: env.int_in_or("REBOOT_NOTICE_DAYS", 0..=60, 7)? as u32,
+            default_window: window,
+            max_per_slot: max_per_slot as u32,
+            max_group_fraction: fraction,
+        };
+        policy.validate().map_err(|e| ConfigError {
+            var: match e {
+                RebootPolicyError::MaxPerSlot(_) => "REBOOT_MAX_PER_SLOT",
+                RebootPolicyError::GroupFraction(_) => "REBOOT_MAX_GROUP_FRACTION",
+                RebootPolicyError::MarginNotBelowLead { .. } => "REBOOT_MARGIN_DAYS",
+            },
+            problem: e.to_string(),
+        })?;
+        Ok(Self {
+            topic_arn: env.topic_arn("NOTIFY_TOPIC_ARN")?,
+            target_tags: env.tag_filters("TARGET_TAGS")?,
+            opt_out_tag: env.string_or("OPT_OUT_TAG", "livepatch-autopilot:opt-out"),
+            dry_run: env.bool_or("DRY_RUN", false)?,
+            window_tag: env.string_or("REBOOT_WINDOW_TAG", "livepatch-autopilot:reboot-window"),
+            group_tag: env.string_or("REBOOT_GROUP_TAG", "aws:autoscaling:groupName"),
+            policy,
+            task: RebootTask {
+                max_concurrency: env.rate_or("REBOOT_MAX_CONCURRENCY", "20%", false)?,
+                max_errors: env.rate_or("REBOOT_MAX_ERRORS", "1", true)?,
+                timeout_seconds: env.int_in_or("COMMAND_TIMEOUT_SECONDS", 30..=2_592_000, 3600)?
+                    as i32,
+            },
+        })
+    }
+}
+
+/// The invocation's result: what was booked, changed, skipped and failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanOutcome {
+    pub event_id: String,
+    pub dry_run: bool,
+    pub now: String,
+    /// Live patched instances the planner judged.
+    pub candidates: usize,
+    /// New bookings (in a new window or added to one), each announced in this run's message.
+    pub booked: Vec<BookedReboot>,
+    pub already_booked: Vec<ExistingBooking>,
+    pub created: Vec<WindowChange>,
+    pub extended: Vec<WindowChange>,
+    pub withdrawn: Vec<Withdrawn>,
+    pub removed: Vec<WindowChange>,
+    /// Windows found half-created by an earlier run and completed.
+    pub repaired: Vec<WindowChange>,
+    /// Windows whose day-before reminder this run published.
+    pub reminded: Vec<WindowChange>,
+    pub out_of_support: Vec<String>,
+    pub opted_out: Vec<String>,
+    pub unplannable: Vec<InstanceReason>,
+    /// Instances in scope without kernel facts yet (not Amazon Linux, or never scanned).
+    pub without_facts: Vec<String>,
+    pub failed: Vec<FailedAction>,
+    pub notification_ids: Vec<String>,
+    pub notification_errors: Vec<String>,
+    /// Nothing was published: nothing changed, no reminder was due, nothing needs attention.
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BookedReboot {
+    pub instance_id: String,
+    pub name: String,
+    pub kernel: String,
+    pub support_end: Option<String>,
+    pub key: String,
+    pub window_name: String,
+    pub window_id: Option<String>,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// `Sunday 2027-01-10 03:00 Europe/Berlin`.
+    pub start_local: String,
+    pub fallback_local: Option<String>,
+    pub urgency: Urgency,
+    /// The window that ran while the instance kept its kernel.
+    pub previous: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExistingBooking {
+    pub instance_id: String,
+    pub key: String,
+    pub start: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowChange {
+    pub key: String,
+    pub window_id: Option<String>,
+    pub instance_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Withdrawn {
+    pub key: String,
+    pub instance_id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceReason {
+    pub instance_id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedAction {
+    /// `create`, `extend`, `withdraw`, `remove`, `repair`, `remind`.
+    pub action: String,
+    pub key: String,
+    pub instance_ids: Vec<String>,
+    pub error: String,
+}
+
+/// Handles one scheduled event.
+pub async fn handle(
+    clients: &Clients,
+    settings: &Settings,
+    raw: &Value,
+) -> Result<PlanOutcome, PlanError> {
+    let event = events::parse_scheduled(raw)?;
+    let now = event.time;
+    let mut outcome = PlanOutcome {
+        event_id: event.id.clone(),
+        dry_run: settings.dry_run,
+        now: now.to_string(),
+        ..PlanOutcome::default()
+    };
+
+    let fleet = gather(clients, settings, &mut outcome)
+        .await
+        .map_err(PlanError::Gather)?;
+    let mut booked_windows = fleet.windows;
+    if !settings.dry_run {
+        repair(clients, settings, now, &booked_windows, &mut outcome).await;
+    }
+    let bookings: Vec<Booking> = booked_windows.iter().map(|w| w.booking.clone()).collect();
+    let plan = plan_reboots(&fleet.candidates, &bookings, &settings.policy, now);
+    outcome.candidates = fleet.candidates.len();
+    record_decisions(&plan, &fleet.candidates, &mut outcome);
+    announce_repaired(&booked_windows, &fleet.candidates, now, &mut outcome);
+
+    if !settings.dry_run {
+        act(
+            clients,
+            settings,
+            now,
+            &plan,
+            &mut booked_windows,
+            &mut outcome,
+        )
+        .await;
+    }
+
+    // The day-before reminder: windows starting within 24 hours whose reminder has not gone out.
+    let due: Vec<&BookedWindow> = booked_windows
+        .iter()
+        .filter(|w| plan.reminders.contains(&w.booking.key) && !w.reminded)
+        .collect();
+
+    let mut published_any = false;
+    if let Some(message) = announcement(&outcome, now) {
+        published_any = true;
+        publish(clients, settings, &message, &mut outcome).await;
+    }
+    if !due.is_empty() {
+        published_any = true;
+        let message = reminder(&due, &fleet.names, &outcome, now);
+        if publish(clients, settings, &message, &mut outcome).await && !settings.dry_run {
+            for window in &due {
+                let change = change_of(window);
+                match windows::mark_reminded(&clients.ssm, &window.window_id, now).await {
+                    Ok(()) => outcome.reminded.push(change),
+                    Err(err) => failed(&mut outcome, "remind", &change, &err),
+                }
+            }
+        }
+    }
+    outcome.quiet = !published_any;
+    emit(&outcome, now);
+    Ok(outcome)
+}
+
+struct Fleet {
+    candidates: Vec<RebootCandidate>,
+    windows: Vec<BookedWindow>,
+    names: BTreeMap<String, String>,
+}
+
+async fn gather(
+    clients: &Clients,
+    settings: &Settings,
+    outcome: &mut PlanOutcome,
+) -> Result<Fleet, AwsError> {
+    let (in_scope, invalid) = ssm::managed_instances(&clients.ssm, &settings.target_tags).await?;
+    for id in invalid {
+        tracing::warn!(instance_id = %id, "Systems Manager listed an id that is not an instance id; ignored");
+    }
+    let opted_out = ssm::instances_with_tag_key(&clients.ssm, &settings.opt_out_tag).await?;
+    // Tag values are read only for instances that carry the tag: DescribeInstanceInformation
+    // tells which, ListTagsForResource the value.
+    let with_window = ssm::instances_with_tag_key(&clients.ssm, &settings.window_tag).await?;
+    let with_group = ssm::instances_with_tag_key(&clients.ssm, &settings.group_tag).await?;
+    let facts = results::all_kernel_facts(&clients.ssm).await?;
+    let windows = windows::booked_reboots(&clients.ssm).await?;
+
+    let mut candidates = Vec::new();
+    let mut names = BTreeMap::new();
+    for instance in &in_scope {
+        let name = instance
+            .computer_name
+            .clone()
+            .unwrap_or_else(|| instance.id.to_string());
+        names.insert(instance.id.to_string(), name.clone());
+        let Some(facts) = facts.get(&instance.id) else {
+            outcome.without_facts.push(instance.id.to_string());
+            continue;
+        };
+        let tags = if with_window.contains(&instance.id) || with_group.contains(&instance.id) {
+            Some(ssm::instance_tags(&clients.ssm, &instance.id).await)
+        } else {
+            None
+        };
+        let (window_override, group) = match &tags {
+            None => (None, None),
+            Some(Ok(tags)) => (
+                tags.get(&settings.window_tag)
+                    .map(|w| w.parse::<RebootWindow>().map_err(|e| e.to_string())),
+                tags.get(&settings.group_tag).cloned(),
+            ),
+            // Without the tag's value the window or group cap is unknown: no booking, not a guess.
+            Some(Err(err)) => (
+                Some(Err(format!(
+                    "cannot read its tags {} / {}: {err}",
+                    settings.window_tag, settings.group_tag
+                ))),
+                None,
+            ),
+        };
+        candidates.push(RebootCandidate {
+            instance: instance.id.clone(),
+            name,
+            kernel: facts.kernel_release.clone(),
+            support: support_of(instance, facts),
+            facts_at: facts.collected_at.parse().unwrap_or(Timestamp::UNIX_EPOCH),
+            group,
+            window_override,
+            opted_out: opted_out.contains(&instance.id),
+            live_patching: facts.live_patching_on(),
+        });
+    }
+    Ok(Fleet {
+        candidates,
+        windows,
+        names,
+    })
+}
+
+/// What the kernel facts say about live patch support, refusing to guess.
+fn support_of(instance: &ManagedInstance, facts: &KernelFacts) -> SupportFact {
+    let kernel: KernelRelease = match facts.kernel_release.parse() {
+        Ok(kernel) => kernel,
+        Err(err) => {
+            return SupportFact::Unknown(format!(
+                "running kernel {:?} is not one the product knows: {err}",
+                facts.kernel_release
+            ))
+        }
+    };
+    match livepatch_support(&instance.platform, &kernel) {
+        LivePatchSupport::Supported => {}
+        LivePatchSupport::BelowMinimum { minimum } => {
+            return SupportFact::Unknown(format!(
+                "kernel {kernel} is below {minimum}, the oldest with live patches"
+            ))
+        }
+        LivePatchSupport::NoLivePatches { reason } => return SupportFact::Unknown(reason),
+    }
+    if facts.collected_at.parse::<Timestamp>().is_err() {
+        return SupportFact::Unknown(format!(
+            "kernel facts carry no valid collection time ({:?})",
+            facts.collected_at
+        ));
+    }
+    match facts.support_end() {
+        Ok(ends) => SupportFact::Ends(SupportWindow::new(ends)),
+        Err(err) => SupportFact::Unknown(err),
+    }
+}
+
+async fn repair(
+    clients: &Clients,
+    settings: &Settings,
+    now: Timestamp,
+    booked: &[BookedWindow],
+    outcome: &mut PlanOutcome,
+) {
+    for window in booked
+        .iter()
+        .filter(|w| !w.is_complete() && w.booking.start > now)
+    {
+        let change = change_of(window);
+        tracing::warn!(window_id = %window.window_id, key = %window.booking.key, "reboot window was left incomplete; repairing");
+        match windows::repair_booking(&clients.ssm, window, &settings.task).await {
+            Ok(()) => outcome.repaired.push(change),
+            Err(err) => failed(outcome, "repair", &change, &err),
+        }
+    }
+}
+
+fn change_of(window: &BookedWindow) -> WindowChange {
+    WindowChange {
+        key: window.booking.key.clone(),
+        window_id: Some(window.window_id.clone()),
+        instance_ids: window
+            .booking
+            .instances
+            .iter()
+            .map(|i| i.instance.to_string())
+            .collect(),
+    }
+}
+
+fn failed(outcome: &mut PlanOutcome, action: &str, change: &WindowChange, err: &AwsError) {
+    tracing::error!(action, key = %change.key, instances = ?change.instance_ids, error = %err, "reboot booking change failed");
+    outcome.failed.push(FailedAction {
+        action: action.to_owned(),
+        key: change.key.clone(),
+        instance_ids: change.instance_ids.clone(),
+        error: err.to_string(),
+    });
+}
+
+/// `Sunday 2027-01-10 03:00 Europe/Berlin`.
+pub fn local_time(at: Timestamp, zone: &str) -> String {
+    let tz = TimeZone::get(zone).unwrap_or(TimeZone::UTC);
+    format!(
+        "{} {zone}",
+        tz.to_datetime(at).strftime("%A %Y-%m-%d %H:%M")
+    )
+}
+
+fn slot_local(slot: &Slot) -> String {
+    local_time(slot.start, slot.window.zone())
+}
+
+fn record_decisions(plan: &RebootPlan, candidates: &[RebootCandidate], outcome: &mut PlanOutcome) {
+    let by_id: BTreeMap<&InstanceId, &RebootCandidate> =
+        candidates.iter().map(|c| (&c.instance, c)).collect();
+    for d in &plan.decisions {
+        let id = d.instance.to_string();
+        let candidate = by_id.get(&d.instance);
+        match &d.decision {
+            RebootDecision::Booked {
+                slot,
+                fallback,
+                urgency,
+                previous,
+            } => {
+                let support_end = candidate.and_then(|c| match &c.support {
+                    SupportFact::Ends(s) => Some(s.ends.to_string()),
+                    SupportFact::Unknown(_) => None,
+                });
+                if *urgency == Urgency::PastCutoff {
+                    outcome.out_of_support.push(id.clone());
+                }
+                let key = slot.key();
+                outcome.booked.push(BookedReboot {
+                    instance_id: id,
+                    name: d.name.clone(),
+                    kernel: candidate.map(|c| c.kernel.clone()).unwrap_or_default(),
+                    support_end,
+                    window_name: windows::window_name(&key),
+                    key,
+                    window_id: None,
+                    start: slot.start,
+                    end: slot.end,
+                    start_local: slot_local(slot),
+                    fallback_local: fallback.as_ref().map(slot_local),
+                    urgency: *urgency,
+                    previous: previous.clone(),
+                });
+            }
+            RebootDecision::AlreadyBooked { key, start } => {
+                outcome.already_booked.push(ExistingBooking {
+                    instance_id: id,
+                    key: key.clone(),
+                    start: *start,
+                })
+            }
+            RebootDecision::OptedOut => outcome.opted_out.push(id),
+            RebootDecision::Unplannable { reason } => {
+                tracing::warn!(instance_id = %id, reason, "no reboot booked");
+                outcome.unplannable.push(InstanceReason {
+                    instance_id: id,
+                    reason: reason.clone(),
+                })
+            }
+            RebootDecision::NotLivePatched
+            | RebootDecision::NotDue { .. }
+            | RebootDecision::AwaitingFacts { .. } => {}
+        }
+    }
+}
+
+/// A window completed by this run was never announced (its creation failed half-way): its
+/// instances are announced now, as bookings.
+fn announce_repaired(
+    booked: &[BookedWindow],
+    candidates: &[RebootCandidate],
+    now: Timestamp,
+    outcome: &mut PlanOutcome,
+) {
+    for change in outcome.repaired.clone() {
+        let Some(window) = booked
+            .iter()
+            .find(|w| Some(&w.window_id) == change.window_id.as_ref())
+        else {
+            continue;
+        };
+        for i in &window.booking.instances {
+            let id = i.instance.to_string();
+            let candidate = candidates.iter().find(|c| c.instance == i.instance);
+            let support = candidate.and_then(|c| match &c.support {
+                SupportFact::Ends(s) => Some(*s),
+                SupportFact::Unknown(_) => None,
+            });
+            let urgency = match support {
+                Some(s) if s.ended_at() <= now => Urgency::PastCutoff,
+                _ => Urgency::ShortNotice,
+            };
+            outcome.already_booked.retain(|b| b.instance_id != id);
+            outcome.booked.push(BookedReboot {
+                instance_id: id.clone(),
+                name: candidate.map(|c| c.name.clone()).unwrap_or(id),
+                kernel: i.kernel.clone().unwrap_or_default(),
+                support_end: support.map(|s| s.ends.to_string()),
+                key: window.booking.key.clone(),
+                window_name: window.name.clone(),
+                window_id: Some(window.window_id.clone()),
+                start: window.booking.start,
+                end: window.booking.end,
+                start_local: local_time(window.booking.start, &window.time_zone),
+                fallback_local: None,
+                urgency,
+                previous: None,
+            });
+        }
+    }
+}
+
+fn window_for<'a>(
+    booked: &'a [BookedWindow],
+    key: &str,
+    now: Timestamp,
+) -> Option<&'a BookedWindow> {
+    booked
+        .iter()
+        .find(|w| w.booking.key == key && w.booking.over_at(now).is_none())
+}
+
+async fn act(
+    clients: &Clients,
+    settings: &Settings,
+    now: Timestamp,
+    plan: &RebootPlan,
+    booked: &mut Vec<BookedWindow>,
+    outcome: &mut PlanOutcome,
+) {
+    let ids_of = |n: &livepatch_shared::domain::NewBooking| -> Vec<String> {
+        n.instances.iter().map(|i| i.instance.to_string()).collect()
+    };
+    // Shrink and delete first: they free room in the quota of 50 windows.
+    for w in &plan.withdraw {
+        let Some(window) = window_for(booked, &w.key, now) else {
+            continue;
+        };
+        let change = WindowChange {
+            key: w.key.clone(),
+            window_id: Some(window.window_id.clone()),
+            instance_ids: vec![w.instance.to_string()],
+        };
+        let reason = plan
+            .decisions
+            .iter()
+            .find(|d| d.instance == w.instance)
+            .map(|d| d.decision.to_string())
+            .unwrap_or_default();
+        match windows::withdraw(&clients.ssm, window, &w.instance).await {
+            Ok(()) => outcome.withdrawn.push(Withdrawn {
+                key: w.key.clone(),
+                instance_id: w.instance.to_string(),
+                reason,
+            }),
+            Err(err) => failed(outcome, "withdraw", &change, &err),
+        }
+    }
+    for key in &plan.remove {
+        for window in booked.iter().filter(|w| &w.booking.key == key) {
+            let change = change_of(window);
+            match windows::remove_booking(&clients.ssm, &window.window_id).await {
+                Ok(()) => outcome.removed.push(change),
+                Err(err) => failed(outcome, "remove", &change, &err),
+            }
+        }
+    }
+    booked.retain(|w| !plan.remove.contains(&w.booking.key));
+    for new in &plan.create {
+        let mut change = WindowChange {
+            key: new.key.clone(),
+            window_id: None,
+            instance_ids: ids_of(new),
+        };
+        match windows::create_booking(&clients.ssm, new, &settings.task, now).await {
+            Ok(window_id) => {
+                tracing::info!(window_id, key = %new.key, instances = ?change.instance_ids, "reboot window booked");
+                change.window_id = Some(window_id);
+                outcome.created.push(change);
+            }
+            Err(err) => failed(outcome, "create", &change, &err),
+        }
+    }
+    for extra in &plan.extend {
+        let change = |window_id: Option<String>| WindowChange {
+            key: extra.key.clone(),
+            window_id,
+            instance_ids: ids_of(extra),
+        };
+        let Some(window) = window_for(booked, &extra.key, now) else {
+            let err = AwsError {
+                operation: "DescribeMaintenanceWindows",
+                code: None,
+                message: format!("window {} is gone", extra.key),
+            };
+            failed(outcome, "extend", &change(None), &err);
+            continue;
+        };
+        match windows::extend_booking(&clients.ssm, window, &extra.instances).await {
+            Ok(()) => outcome
+                .extended
+                .push(change(Some(window.window_id.clone()))),
+            Err(err) => failed(
+                outcome,
+                "extend",
+                &change(Some(window.window_id.clone())),
+                &err,
+            ),
+        }
+    }
+    // A booking is announced only once its window holds it.
+    let failed_instances: BTreeSet<(String, String)> = outcome
+        .failed
+        .iter()
+        .filter(|f| f.action == "create" || f.action == "extend")
+        .flat_map(|f| f.instance_ids.iter().map(|i| (f.key.clone(), i.clone())))
+        .collect();
+    let window_ids: BTreeMap<String, String> = outcome
+        .created
+        .iter()
+        .chain(&outcome.extended)
+        .filter_map(|c| Some((c.key.clone(), c.window_id.clone()?)))
+        .collect();
+    let (kept, lost): (Vec<_>, Vec<_>) = std::mem::take(&mut outcome.booked)
+        .into_iter()
+        .partition(|b| !failed_instances.contains(&(b.key.clone(), b.instance_id.clone())));
+    outcome.booked = kept;
+    for b in &mut outcome.booked {
+        if let Some(id) = window_ids.get(&b.key) {
+            b.window_id = Some(id.clone());
+        }
+    }
+    for b in &lost {
+        tracing::warn!(instance_id = %b.instance_id, key = %b.key, "booking not made; retried next run");
+    }
+}
+
+async fn publish(
+    clients: &Clients,
+    settings: &Settings,
+    message: &Notification,
+    outcome: &mut PlanOutcome,
+) -> bool {
+    match aws::sns::publish(&clients.sns, &settings.topic_arn, message).await {
+        Ok(id) => {
+            outcome.notification_ids.push(id);
+            true
+        }
+        Err(err) => {
+            tracing::error!(error = %err, event_type = %message.event_type, "notification not published");
+            outcome.notification_errors.push(err.to_string());
+            false
+        }
+    }
+}
+
+fn emit(outcome: &PlanOutcome, now: Timestamp) {
+    livepatch_shared::telemetry::emit_metrics(
+        "plan-reboots",
+        now,
+        &[
+            ("InstancesPlanned", outcome.candidates as u64),
+            ("RebootsBooked", outcome.booked.len() as u64),
+            ("RebootWindowsCreated", outcome.created.len() as u64),
+            ("RebootWindowsRemoved", outcome.removed.len() as u64),
+            ("InstancesOutOfSupport", outcome.out_of_support.len() as u64),
+            ("InstancesUnplannable", outcome.unplannable.len() as u64),
+            ("BookingChangesFailed", outcome.failed.len() as u64),
+            (
+                "NotificationsFailed",
+                outcome.notification_errors.len() as u64,
+            ),
+        ],
+    );
+}
+
+fn urgency_note(urgency: Urgency) -> &'static str {
+    match urgency {
+        Urgency::InTime => "",
+        Urgency::ShortNotice => " (short notice: no later slot with room before the cutoff)",
+        Urgency::NoSlotBeforeCutoff => " (LATE: no slot with room before support ends)",
+        Urgency::PastCutoff => " (OUT OF SUPPORT: live patches have already stopped)",
+    }
+}
+
+/// One line per booking: `i-…, kernel 5.10.x, support ends 2027-01-20, reboot booked Sunday
+/// 2027-01-10 03:00 Europe/Berlin`.
+pub fn booking_line(b: &BookedReboot) -> String {
+    let name = if b.name != b.instance_id {
+        format!(" ({})", b.name)
+    } else {
+        String::new()
+    };
+    let mut line = format!(
+        "{}{name}, kernel {}, support ends {}, reboot booked {}{}",
+        b.instance_id,
+        b.kernel,
+        b.support_end.as_deref().unwrap_or("unknown"),
+        b.start_local,
+        urgency_note(b.urgency)
+    );
+    if let Some(fallback) = &b.fallback_local {
+        line.push_str(&format!("; fallback {fallback}"));
+    }
+    line
+}
+
+/// The run's message: new bookings, cancellations, failures and what needs attention; `None`
+/// when there is nothing new to say.
+pub fn announcement(outcome: &PlanOutcome, now: Timestamp) -> Option<Notification> {
+    let attention = !outcome.unplannable.is_empty() || !outcome.failed.is_empty();
+    if outcome.booked.is_empty() && outcome.withdrawn.is_empty() && !attention {
+        return None;
+    }
+    let dry = if outcome.dry_run {
+        " (dry run: nothing booked)"
+    } else {
+        ""
+    };
+    let mut sections = Vec::new();
+    let mut push = |heading: &str, lines: Vec<String>| {
+        if !lines.is_empty() {
+            sections.push(Section {
+                heading: heading.into(),
+                lines,
+            });
+        }
+    };
+    push(
+        "Reboots booked",
+        outcome.booked.iter().map(booking_line).collect(),
+    );
+    push(
+        "Still on the old kernel after their window, booked again",
+        outcome
+            .booked
+            .iter()
+            .filter_map(|b| {
+                let previous = b.previous.as_ref()?;
+                Some(format!(
+                    "{}: window {previous} ran but it still runs kernel {}; booked again {}",
+                    b.instance_id, b.kernel, b.start_local
+                ))
+            })
+            .collect(),
+    );
+    push(
+        "Out of live patch support",
+        outcome
+            .booked
+            .iter()
+            .filter(|b| b.urgency == Urgency::PastCutoff)
+            .map(|b| {
+                format!(
+                    "{}: kernel {} stopped receiving live patches after {}; reboot at the earliest slot, {}",
+                    b.instance_id,
+                    b.kernel,
+                    b.support_end.as_deref().unwrap_or("?"),
+                    b.start_local
+                )
+            })
+            .collect(),
+    );
+    push(
+        "Reboots cancelled",
+        outcome
+            .withdrawn
+            .iter()
+            .map(|w| format!("{} from window {}: {}", w.instance_id, w.key, w.reason))
+            .collect(),
+    );
+    push(
+        "Not booked: support unknown or no slot (never guessed)",
+        outcome
+            .unplannable
+            .iter()
+            .map(|u| format!("{}: {}", u.instance_id, u.reason))
+            .collect(),
+    );
+    push(
+        "Booking changes that failed",
+        outcome
+            .failed
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} ({}): {}",
+                    f.action,
+                    f.key,
+                    f.instance_ids.join(", "),
+                    f.error
+                )
+            })
+            .collect(),
+    );
+    push(
+        "Opted out (never rebooted by the product)",
+        outcome.opted_out.clone(),
+    );
+
+    let booked = outcome.booked.len();
+    let title = if booked > 0 {
+        format!("Reboots booked for {booked} instance(s){dry}")
+    } else if !outcome.withdrawn.is_empty() {
+        format!(
+            "Reboots cancelled for {} instance(s){dry}",
+            outcome.withdrawn.len()
+        )
+    } else {
+        format!(
+            "{} instance(s) need attention before their reboot can be booked{dry}",
+            outcome.unplannable.len() + outcome.failed.len()
+        )
+    };
+    let mut summary = if booked > 0 {
+        format!(
+            "{booked} instance(s) will be rebooted into a newer kernel (AWS-RunPatchBaseline Install, RebootIfNeeded) in a maintenance window before their live patch support ends."
+        )
+    } else {
+        "No new reboot was booked.".to_owned()
+    };
+    if !outcome.out_of_support.is_empty() {
+        summary.push_str(&format!(
+            " {} already out of live patch support.",
+            outcome.out_of_support.len()
+        ));
+    }
+    if !outcome.unplannable.is_empty() {
+        summary.push_str(&format!(
+            " {} could not be planned.",
+            outcome.unplannable.len()
+        ));
+    }
+    if !outcome.failed.is_empty() {
+        summary.push_str(&format!(
+            " {} booking change(s) failed.",
+            outcome.failed.len()
+        ));
+    }
+    let mut next_steps = Vec::new();
+    if booked > 0 {
+        next_steps.push(
+            "To keep an instance from being rebooted, tag it with the opt-out tag before its window; a reminder goes out the day before."
+                .to_owned(),
+        );
+    }
+    if !outcome.unplannable.is_empty() {
+        next_steps.push("Fix the kernel facts or the reboot window tag of the instances not booked, or reboot them by hand into a newer kernel.".into());
+    }
+    if !outcome.failed.is_empty() {
+        next_steps.push(
+            "Check the function's log; the next run retries and repairs half-created windows."
+                .into(),
+        );
+    }
+    let keys: BTreeSet<&str> = outcome.booked.iter().map(|b| b.key.as_str()).collect();
+    let thread_id = match keys.iter().collect::<Vec<_>>()[..] {
+        [key] => format!("reboot-{key}"),
+        _ => format!("reboots-{}", now.strftime("%Y-%m-%d")),
+    };
+    let event_type = if booked > 0 {
+        "reboots.booked"
+    } else if !outcome.withdrawn.is_empty() {
+        "reboots.cancelled"
+    } else {
+        "reboots.warning"
+    };
+    let level = if attention || !outcome.out_of_support.is_empty() {
+        Level::Warning
+    } else {
+        Level::Info
+    };
+    let mut related: Vec<String> = outcome
+        .booked
+        .iter()
+        .map(|b| b.instance_id.clone())
+        .collect();
+    related.extend(outcome.unplannable.iter().map(|u| u.instance_id.clone()));
+    Some(Notification {
+        id: format!("plan-reboots-{}", outcome.event_id),
+        event_type: event_type.into(),
+        level,
+        title,
+        summary,
+        sections,
+        next_steps,
+        keywords: vec!["reboot".into(), "livepatch".into()],
+        thread_id,
+        related_resources: related,
+    })
+}
+
+/// The day-before reminder for `due` windows.
+pub fn reminder(
+    due: &[&BookedWindow],
+    names: &BTreeMap<String, String>,
+    outcome: &PlanOutcome,
+    now: Timestamp,
+) -> Notification {
+    let mut lines = Vec::new();
+    let mut related = Vec::new();
+    for window in due {
+        let when = local_time(window.booking.start, &window.time_zone);
+        for i in &window.booking.instances {
+            let id = i.instance.to_string();
+            let name = names
+                .get(&id)
+                .filter(|n| **n != id)
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            lines.push(format!(
+                "{id}{name}, kernel {}, reboot {when} (window {})",
+                i.kernel.as_deref().unwrap_or("unknown"),
+                window.name
+            ));
+            related.push(id);
+        }
+    }
+    let count = lines.len();
+    let thread_id = match due {
+        [one] => format!("reboot-{}", one.booking.key),
+        _ => format!("reboots-{}", now.strftime("%Y-%m-%d")),
+    };
+    let dry = if outcome.dry_run { " (dry run)" } else { "" };
+    Notification {
+        id: format!("plan-reboots-reminder-{}", outcome.event_id),
+        event_type: "reboots.reminder".into(),
+        level: Level::Info,
+        title: format!("Reminder: {count} instance(s) reboot within 24 hours{dry}"),
+        summary: format!(
+            "{count} instance(s) will be rebooted into a newer kernel in the maintenance window(s) below, within the next 24 hours."
+        ),
+        sections: vec![Section {
+            heading: "Reboots within 24 hours".into(),
+            lines,
+        }],
+        next_steps: vec!["To keep an instance from being rebooted, tag it with the opt-out tag and run plan-reboots again before the window starts.".into()],
+        keywords: vec!["reboot".into(), "reminder".into()],
+        thread_id,
+        related_resources: related,
+    }
+}

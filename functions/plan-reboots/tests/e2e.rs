@@ -1,0 +1,593 @@
+//! `plan-reboots` against the simulated fleet: windows booked, announced, run and cleaned up.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::{SignedDuration, Timestamp};
+use livepatch_shared::config::Env;
+use livepatch_shared::notify::validate_chat_card;
+use livepatch_testkit::{fleet, LocalAws};
+use plan_reboots::{handle, Clients, PlanOutcome, Settings};
+use serde_json::{json, Value};
+
+/// Opted out in `reboots.json`.
+const BASTION: &str = "i-0c5e1a7b9d3f20008";
+/// Past their cutoff at the start of `reboots.json`.
+const REPORTS: &str = "i-0c5e1a7b9d3f20001";
+const LEGACY: &str = "i-0c5e1a7b9d3f20002";
+const WEB: [&str; 3] = [
+    "i-0c5e1a7b9d3f20003",
+    "i-0c5e1a7b9d3f20004",
+    "i-0c5e1a7b9d3f20005",
+];
+
+fn clients(aws: &LocalAws) -> Clients {
+    let sdk = aws.sdk_config();
+    Clients {
+        ssm: aws_sdk_ssm::Client::new(&sdk),
+        sns: aws_sdk_sns::Client::new(&sdk),
+    }
+}
+
+fn settings_with(aws: &LocalAws, overrides: &[(&str, &str)]) -> Settings {
+    Settings::from_env(&Env(aws.env_lookup("plan-reboots", overrides)))
+        .expect("deployed settings are valid")
+}
+
+fn scheduled(id: &str, time: Timestamp) -> Value {
+    let mut event: Value =
+        serde_json::from_str(include_str!("../../../events/scheduled-plan-reboots.json")).unwrap();
+    event["id"] = json!(id);
+    event["time"] = json!(time.to_string());
+    event
+}
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn advance(aws: &LocalAws, to: Timestamp) {
+    aws.post(
+        "clock/advance",
+        &json!({"to": to.to_string(), "step_minutes": 60, "run_agents": true}),
+    );
+}
+
+async fn plan(aws: &LocalAws, settings: &Settings, id: &str, at: Timestamp) -> PlanOutcome {
+    handle(&clients(aws), settings, &scheduled(id, at))
+        .await
+        .unwrap_or_else(|e| panic!("plan-reboots failed: {e}\n{}", aws.log()))
+}
+
+/// The product's scan at `at` (the clock is there), then the agents answer: fresh kernel facts.
+async fn scan(aws: &LocalAws, at: Timestamp) {
+    let sdk = aws.sdk_config();
+    let scan_clients = scan::Clients {
+        ssm: aws_sdk_ssm::Client::new(&sdk),
+        sns: aws_sdk_sns::Client::new(&sdk),
+    };
+    let settings = scan::Settings::from_env(&Env(aws.env_lookup("scan", &[]))).unwrap();
+    let mut event: Value =
+        serde_json::from_str(include_str!("../../../events/scheduled-scan.json")).unwrap();
+    event["id"] = json!(format!("scan-{at}"));
+    event["time"] = json!(at.to_string());
+    scan::handle(&scan_clients, &settings, &event)
+        .await
+        .unwrap();
+    aws.run_agents();
+}
+
+/// Messages of `event_type` published so far, as (email text, chat card).
+fn messages(aws: &LocalAws, event_type: &str) -> Vec<(String, Value)> {
+    aws.notifications()
+        .into_iter()
+        .map(|n| n["notification"].clone())
+        .filter(|n| n["message_attributes"]["event_type"]["StringValue"] == event_type)
+        .map(|n| {
+            let by = &n["message_by_protocol"];
+            let card: Value = serde_json::from_str(by["https"].as_str().unwrap()).unwrap();
+            (by["email"].as_str().unwrap().to_owned(), card)
+        })
+        .collect()
+}
+
+fn window_instances(window: &Value) -> BTreeSet<String> {
+    window["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t["Targets"].as_array().cloned().unwrap_or_default())
+        .filter(|t| t["Key"] == "InstanceIds")
+        .flat_map(|t| t["Values"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn first_run_books_due_instances_and_a_second_run_changes_nothing() {
+    let aws = LocalAws::start("reboots.json");
+    let settings = settings_with(&aws, &[]);
+    let now = ts("2026-12-03T06:30:00Z");
+    advance(&aws, now);
+    let first = plan(&aws, &settings, "first", now).await;
+
+    assert!(first.failed.is_empty(), "{:#?}", first.failed);
+    let booked: BTreeSet<&str> = first
+        .booked
+        .iter()
+        .map(|b| b.instance_id.as_str())
+        .collect();
+    for id in [REPORTS, LEGACY] {
+        assert!(booked.contains(id), "{id} past its cutoff is booked");
+        assert!(first.out_of_support.contains(&id.to_owned()));
+    }
+    assert!(!booked.contains(BASTION));
+    assert_eq!(first.opted_out, vec![BASTION.to_owned()]);
+    assert!(first.unplannable.is_empty(), "{:#?}", first.unplannable);
+    assert!(!first.created.is_empty());
+
+    // Read back what SSM holds, with the SDK.
+    let ssm = &clients(&aws).ssm;
+    for created in &first.created {
+        let window_id = created.window_id.as_deref().unwrap();
+        let window = ssm
+            .get_maintenance_window()
+            .window_id(window_id)
+            .send()
+            .await
+            .unwrap();
+        let line = first.booked.iter().find(|b| b.key == created.key).unwrap();
+        let local = jiff::tz::TimeZone::UTC.to_datetime(line.start);
+        assert_eq!(
+            window.schedule(),
+            Some(format!("at({})", local.strftime("%Y-%m-%dT%H:%M:%S")).as_str())
+        );
+        assert_eq!(window.schedule_timezone(), Some("UTC"));
+        assert_eq!(window.duration(), Some(2));
+        assert_eq!(window.cutoff(), 1);
+        assert!(!window.allow_unassociated_targets());
+        assert!(window
+            .name()
+            .unwrap()
+            .starts_with("livepatch-autopilot-reboot-"));
+        let targets = ssm
+            .describe_maintenance_window_targets()
+            .window_id(window_id)
+            .send()
+            .await
+            .unwrap();
+        let ids: BTreeSet<String> = targets
+            .targets()
+            .iter()
+            .flat_map(|t| t.targets().iter().flat_map(|t| t.values().to_vec()))
+            .collect();
+        assert_eq!(
+            ids,
+            created
+                .instance_ids
+                .iter()
+                .cloned()
+                .collect::<BTreeSet<_>>()
+        );
+        let tasks = ssm
+            .describe_maintenance_window_tasks()
+            .window_id(window_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(tasks.tasks().len(), 1);
+        let task = ssm
+            .get_maintenance_window_task()
+            .window_id(window_id)
+            .window_task_id(tasks.tasks()[0].window_task_id().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(task.task_arn(), Some("AWS-RunPatchBaseline"));
+        assert_eq!(task.max_concurrency(), Some("20%"));
+        assert_eq!(task.max_errors(), Some("1"));
+        assert_eq!(task.service_role_arn(), None);
+        let run = task
+            .task_invocation_parameters()
+            .and_then(|p| p.run_command())
+            .unwrap();
+        let params = run.parameters().unwrap();
+        assert_eq!(params["Operation"], vec!["Install".to_owned()]);
+        assert_eq!(params["RebootOption"], vec!["RebootIfNeeded".to_owned()]);
+        assert!(!params.contains_key("SnapshotId"));
+        assert_eq!(
+            run.comment(),
+            Some(format!("livepatch-autopilot reboot {}", created.key).as_str())
+        );
+        assert_eq!(run.timeout_seconds(), Some(3600));
+        let tags = ssm
+            .list_tags_for_resource()
+            .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::MaintenanceWindow)
+            .resource_id(window_id)
+            .send()
+            .await
+            .unwrap();
+        let tag = |k: &str| {
+            tags.tag_list()
+                .iter()
+                .find(|t| t.key() == k)
+                .map(|t| t.value().to_owned())
+        };
+        assert_eq!(
+            tag("livepatch-autopilot:booking").as_deref(),
+            Some("reboot")
+        );
+        assert_eq!(tag("livepatch-autopilot:slot"), Some(created.key.clone()));
+        for id in &created.instance_ids {
+            assert!(tag(&format!("livepatch-autopilot:kernel:{id}")).is_some());
+        }
+    }
+
+    let announced = messages(&aws, "reboots.booked");
+    assert_eq!(announced.len(), 1);
+    let (email, card) = &announced[0];
+    validate_chat_card(card).unwrap();
+    for b in &first.booked {
+        assert!(email.contains(&b.instance_id), "{email}");
+    }
+    assert!(
+        email.contains(&format!(
+            "{REPORTS} (ip-10-0-0-10.ec2.internal), kernel 5.10.240-238.955.amzn2.x86_64, support ends 2026-11-24, reboot booked Sunday 2026-12-06 03:00 UTC"
+        )),
+        "{email}"
+    );
+    assert!(email.contains("Out of live patch support"), "{email}");
+    assert!(email.contains(BASTION), "opt-out reported: {email}");
+
+    // The same day again: nothing to change, nothing to say.
+    let before = aws.notifications().len();
+    let again = plan(&aws, &settings, "again", ts("2026-12-03T09:00:00Z")).await;
+    assert!(again.booked.is_empty(), "{:#?}", again.booked);
+    assert!(again.created.is_empty() && again.extended.is_empty());
+    assert!(again.withdrawn.is_empty() && again.removed.is_empty());
+    assert!(again.quiet);
+    assert_eq!(aws.notifications().len(), before);
+    assert_eq!(
+        again.already_booked.len(),
+        first.booked.len(),
+        "{:#?}",
+        again.already_booked
+    );
+    // A redelivered event, too.
+    let redelivered = plan(&aws, &settings, "first", now).await;
+    assert!(redelivered.quiet && redelivered.created.is_empty());
+    assert_eq!(
+        aws.get("windows")["windows"].as_array().unwrap().len(),
+        first.created.len()
+    );
+}
+
+/// A booking as announced: which instances, when, and when people were told.
+#[derive(Debug, Clone)]
+struct Announced {
+    key: String,
+    start: Timestamp,
+    end: Timestamp,
+    told: Timestamp,
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_fleet_stays_in_live_patch_support_for_120_days() {
+    let aws = LocalAws::start("reboots.json");
+    // Four weeks of lead: with the default three, a weekly window leaves a single Sunday that is
+    // both 7 days' notice away and 3 days before the cutoff, and batch-1 and batch-2 (same kernel,
+    // a group of 3 of which one reboots per window) cannot both fit in it.
+    let settings = settings_with(&aws, &[("REBOOT_LEAD_DAYS", "28")]);
+    let day0 = ts("2026-12-03T00:00:00Z");
+    let days = |n: i64| SignedDuration::from_hours(24 * n);
+    let initially_past: BTreeSet<String> = [REPORTS, LEGACY].map(str::to_owned).into();
+
+    // (instance, key) → announcement; window id → (key, instances it held at any time).
+    let mut announced: BTreeMap<(String, String), Announced> = BTreeMap::new();
+    let mut windows: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    let mut reboots_seen = 0;
+    let mut scans = 0;
+    let mut bookings = 0;
+    let mut reminders = 0;
+
+    for day in 0..120 {
+        let scan_at = day0 + days(day) + SignedDuration::from_hours(1);
+        let plan_at = scan_at + SignedDuration::from_mins(330);
+        // Kernel facts only change when an instance reboots: scan the morning after a reboot.
+        let reboots = aws.get("reboots")["reboots"].as_array().unwrap().len();
+        if reboots != reboots_seen {
+            scan(&aws, scan_at).await;
+            scans += 1;
+            reboots_seen = reboots;
+        }
+        advance(&aws, plan_at);
+        let outcome = plan(&aws, &settings, &format!("day-{day}"), plan_at).await;
+        assert!(
+            outcome.failed.is_empty(),
+            "day {day}: {:#?}",
+            outcome.failed
+        );
+        assert!(
+            outcome.unplannable.is_empty(),
+            "day {day}: {:#?}",
+            outcome.unplannable
+        );
+        assert!(outcome.notification_errors.is_empty());
+        if !outcome.booked.is_empty() {
+            assert!(
+                !outcome.notification_ids.is_empty(),
+                "day {day}: booked without an announcement"
+            );
+        }
+        reminders += outcome.reminded.len();
+        for b in &outcome.booked {
+            bookings += 1;
+            announced.insert(
+                (b.instance_id.clone(), b.key.clone()),
+                Announced {
+                    key: b.key.clone(),
+                    start: b.start,
+                    end: b.end,
+                    told: plan_at,
+                },
+            );
+        }
+        for change in outcome.created.iter().chain(&outcome.extended) {
+            let entry = windows
+                .entry(change.window_id.clone().unwrap())
+                .or_insert_with(|| (change.key.clone(), BTreeSet::new()));
+            entry.1.extend(change.instance_ids.iter().cloned());
+        }
+
+        // No instance past its cutoff without a booked window not yet run that holds it.
+        let fleet_view = aws.get("fleet");
+        let open: Vec<Value> = aws.get("windows")["windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["executions"].as_array().is_none_or(|e| e.is_empty()))
+            .cloned()
+            .collect();
+        for instance in fleet_view["instances"].as_array().unwrap() {
+            let id = instance["id"].as_str().unwrap();
+            if id == BASTION {
+                assert!(
+                    !windows.values().any(|(_, ids)| ids.contains(id)),
+                    "opted-out {id} booked"
+                );
+                continue;
+            }
+            let support_end: jiff::civil::Date =
+                instance["support_end"].as_str().unwrap().parse().unwrap();
+            let cutoff = livepatch_shared::domain::SupportWindow::new(support_end).ended_at();
+            if plan_at >= cutoff {
+                assert!(
+                    open.iter().any(|w| window_instances(w).contains(id)),
+                    "day {day}: {id} is past its cutoff {cutoff} ({}) without a booked reboot",
+                    instance["kernel"]
+                );
+            }
+        }
+        advance(&aws, scan_at + days(1));
+    }
+
+    // Every reboot happened inside a booked window that held the instance, announced in time.
+    let reboots = aws.get("reboots")["reboots"].as_array().unwrap().clone();
+    let mut min_notice: Option<SignedDuration> = None;
+    let mut first_reboot: BTreeSet<String> = BTreeSet::new();
+    for r in &reboots {
+        let id = r["instance_id"].as_str().unwrap().to_owned();
+        let at = ts(r["time"].as_str().unwrap());
+        let window_id = r["window_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id} rebooted outside a maintenance window: {r}"));
+        let (key, held) = windows
+            .get(window_id)
+            .unwrap_or_else(|| panic!("{id} rebooted by a window the product did not book: {r}"));
+        assert!(
+            held.contains(&id),
+            "{id} rebooted by {key}, which did not hold it"
+        );
+        let booking = &announced[&(id.clone(), key.clone())];
+        assert_eq!(&booking.key, key);
+        assert!(
+            booking.start <= at && at <= booking.end,
+            "{id} rebooted at {at}, outside {key}"
+        );
+        let notice = booking.start.duration_since(booking.told);
+        let exempt = initially_past.contains(&id) && first_reboot.insert(id.clone());
+        if !exempt {
+            assert!(
+                notice >= days(7),
+                "{id}: booking {key} announced only {notice:?} ahead"
+            );
+            min_notice = Some(min_notice.map_or(notice, |m| m.min(notice)));
+        }
+    }
+    // Every booking announced ahead, rebooted or not yet.
+    for ((id, key), a) in &announced {
+        let exempt = initially_past.contains(id) && a.told < day0 + days(1);
+        assert!(
+            exempt || a.start.duration_since(a.told) >= days(7),
+            "{id}: {key} announced {:?} ahead",
+            a.start.duration_since(a.told)
+        );
+    }
+    let rebooted: BTreeSet<&str> = reboots
+        .iter()
+        .filter_map(|r| r["instance_id"].as_str())
+        .collect();
+    // AL2023 kernels of the fleet keep support past the end of the test: not every instance is due.
+    assert!(
+        rebooted.len() >= 15,
+        "{} instances rebooted",
+        rebooted.len()
+    );
+    assert!(!rebooted.contains(BASTION));
+    let booked_announcements = messages(&aws, "reboots.booked");
+    for (_, card) in &booked_announcements {
+        validate_chat_card(card).unwrap();
+    }
+    for (_, card) in messages(&aws, "reboots.reminder") {
+        validate_chat_card(&card).unwrap();
+    }
+    println!(
+        "120 days: {bookings} bookings in {} windows, {} reboots of {} instances, {scans} scans, {reminders} reminders, {} announcements, minimum notice {:?}",
+        windows.len(),
+        reboots.len(),
+        rebooted.len(),
+        booked_announcements.len(),
+        min_notice
+    );
+    assert!(reminders > 0);
+    // Windows that ran are cleaned up.
+    let left = aws.get("windows")["windows"].as_array().unwrap().len();
+    assert!(left <= 10, "{left} windows left");
+}
+
+#[test]
+fn an_invalid_window_setting_stops_the_function_naming_it() {
+    let env = Env(|name: &str| match name {
+        "NOTIFY_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:t".to_owned()),
+        "REBOOT_WINDOW" => Some("SUNDAY 3am".to_owned()),
+        _ => None,
+    });
+    let err = Settings::from_env(&env).unwrap_err();
+    assert_eq!(err.var, "REBOOT_WINDOW");
+    assert!(
+        err.to_string().starts_with("setting REBOOT_WINDOW: "),
+        "{err}"
+    );
+    let zone = Env(|name: &str| match name {
+        "NOTIFY_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:t".to_owned()),
+        "REBOOT_WINDOW" => Some("SUN 03:00-05:00 Mars/Olympus".to_owned()),
+        _ => None,
+    });
+    assert!(Settings::from_env(&zone)
+        .unwrap_err()
+        .to_string()
+        .contains("Mars/Olympus"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn bad_facts_and_opt_outs_get_no_booking_and_dry_run_writes_nothing() {
+    let mut fleet = fleet("reboots.json");
+    // The web kernel's `uname -v` cannot be read: its support end is unknown.
+    for kernel in fleet["kernels"].as_array_mut().unwrap() {
+        if kernel["release"] == "5.10.241-239.962.amzn2.x86_64" {
+            kernel["uname_v"] = json!("#1 SMP sometime last autumn");
+        }
+    }
+    // One of the instances past its cutoff opts out.
+    for instance in fleet["instances"].as_array_mut().unwrap() {
+        if instance["id"] == LEGACY {
+            instance["tags"]["livepatch-autopilot:opt-out"] = json!("true");
+        }
+    }
+    let aws = LocalAws::start_with(&fleet);
+    let now = ts("2026-12-03T06:30:00Z");
+    advance(&aws, now);
+    // Facts from the changed fleet.
+    scan(&aws, now).await;
+
+    let dry = settings_with(&aws, &[("DRY_RUN", "true")]);
+    let planned = plan(&aws, &dry, "dry", now).await;
+    assert!(planned.dry_run && !planned.booked.is_empty());
+    assert!(planned.created.is_empty());
+    assert_eq!(aws.get("windows")["windows"], json!([]));
+    let (email, _) = messages(&aws, "reboots.booked").pop().unwrap();
+    assert!(email.contains("dry run"), "{email}");
+
+    let settings = settings_with(&aws, &[]);
+    let outcome = plan(&aws, &settings, "real", now).await;
+    let unplannable: BTreeMap<&str, &str> = outcome
+        .unplannable
+        .iter()
+        .map(|u| (u.instance_id.as_str(), u.reason.as_str()))
+        .collect();
+    for id in WEB {
+        assert!(
+            unplannable[id].contains("support end unknown"),
+            "{id}: {:?}",
+            unplannable.get(id)
+        );
+    }
+    assert!(outcome.opted_out.contains(&LEGACY.to_owned()));
+    let held: BTreeSet<String> = aws.get("windows")["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(window_instances)
+        .collect();
+    assert!(!held.is_empty());
+    for id in WEB.iter().chain([&LEGACY, &BASTION]) {
+        assert!(!held.contains(*id), "{id} must not be in a window");
+    }
+    let (email, card) = messages(&aws, "reboots.booked").pop().unwrap();
+    validate_chat_card(&card).unwrap();
+    assert!(email.contains("never guessed"), "{email}");
+    for id in WEB {
+        assert!(email.contains(id), "{email}");
+    }
+    assert_eq!(card["metadata"]["additionalContext"]["level"], "warning");
+
+    // Unplannable instances keep being reported daily, alone if nothing else happens.
+    let next = plan(&aws, &settings, "next", ts("2026-12-03T10:00:00Z")).await;
+    assert!(next.created.is_empty() && !next.quiet);
+    assert_eq!(messages(&aws, "reboots.warning").len(), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_window_left_half_created_is_repaired_and_a_failed_creation_is_retried() {
+    let aws = LocalAws::start("reboots.json");
+    let settings = settings_with(&aws, &[]);
+    let now = ts("2026-12-03T06:30:00Z");
+    advance(&aws, now);
+    // The first task registration fails (not retried by the SDK), as does one window creation.
+    aws.post(
+        "faults",
+        &json!({"operation": "RegisterTaskWithMaintenanceWindow", "error": "ValidationException", "message": "simulated", "count": 1}),
+    );
+    let first = plan(&aws, &settings, "first", now).await;
+    assert_eq!(first.failed.len(), 1, "{:#?}", first.failed);
+    assert_eq!(first.failed[0].action, "create");
+    let lost = first.failed[0].clone();
+    assert!(!first.booked.iter().any(|b| b.key == lost.key));
+    assert!(!first.created.is_empty(), "the other bookings were made");
+    let (email, _) = messages(&aws, "reboots.booked").pop().unwrap();
+    assert!(email.contains("Booking changes that failed"), "{email}");
+    let half = aws.get("windows")["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["tags"]["livepatch-autopilot:slot"] == lost.key.as_str())
+        .cloned()
+        .expect("the window stays, tagged with its instances");
+    assert_eq!(half["tasks"], json!([]));
+
+    let next = plan(&aws, &settings, "next", ts("2026-12-03T08:00:00Z")).await;
+    assert!(next.failed.is_empty(), "{:#?}", next.failed);
+    assert_eq!(next.repaired.len(), 1);
+    assert_eq!(next.repaired[0].key, lost.key);
+    assert!(
+        next.created.is_empty(),
+        "no second window: {:#?}",
+        next.created
+    );
+    let windows = aws.get("windows")["windows"].as_array().unwrap().clone();
+    let repaired = windows
+        .iter()
+        .find(|w| w["window_id"] == half["window_id"])
+        .unwrap();
+    assert_eq!(repaired["tasks"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        window_instances(repaired),
+        lost.instance_ids.iter().cloned().collect()
+    );
+    assert_eq!(
+        windows
+            .iter()
+            .filter(|w| w["tags"]["livepatch-autopilot:slot"] == lost.key.as_str())
+            .count(),
+        1
+    );
+}

@@ -1,0 +1,263 @@
+//! Systems Manager for switching live patching: the fleet's kernel facts in one query, the history
+//! of the enable/disable documents, and the one-time maintenance window a deferred disable runs in.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ssm::types::{
+    CommandFilter, CommandFilterKey, MaintenanceWindowFilter, MaintenanceWindowResourceType,
+    MaintenanceWindowRunCommandParameters, MaintenanceWindowTaskInvocationParameters,
+    MaintenanceWindowTaskType, ResultAttribute, Tag, Target,
+};
+use aws_sdk_ssm::Client;
+use jiff::Timestamp;
+use livepatch_domain::enable::{Action, DisableWindow, LivePatchingRun};
+use livepatch_domain::install::InvocationStatus;
+use livepatch_domain::InstanceId;
+
+use super::ssm::KERNEL_FACTS_TYPE;
+use super::AwsError;
+
+/// Tag of the maintenance windows the product books, and its value for disable windows.
+pub const WINDOW_PURPOSE_TAG: &str = "livepatch-autopilot:purpose";
+pub const DISABLE_PURPOSE: &str = "disable-live-patching";
+
+/// Every instance's kernel facts inventory entry (field → value), from one paginated query.
+pub async fn fleet_kernel_facts(
+    ssm: &Client,
+) -> Result<BTreeMap<InstanceId, BTreeMap<String, String>>, AwsError> {
+    let mut pages = ssm
+        .get_inventory()
+        .result_attributes(
+            ResultAttribute::builder()
+                .type_name(KERNEL_FACTS_TYPE)
+                .build()
+                .expect("type name is set"),
+        )
+        .into_paginator()
+        .send();
+    let mut facts = BTreeMap::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::from_sdk("GetInventory", e))?;
+        for entity in page.entities() {
+            let content = entity
+                .data()
+                .and_then(|data| data.get(KERNEL_FACTS_TYPE))
+                .and_then(|item| item.content().first());
+            let id = entity.id().and_then(|id| id.parse::<InstanceId>().ok());
+            if let (Some(id), Some(content)) = (id, content) {
+                let entry = content
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                facts.insert(id, entry);
+            }
+        }
+    }
+    Ok(facts)
+}
+
+/// Every invocation of `documents` requested after `since`, per instance; the product's own are
+/// recognised by their comment.
+pub async fn live_patching_history(
+    ssm: &Client,
+    documents: &[&str],
+    since: Timestamp,
+) -> Result<BTreeMap<InstanceId, Vec<LivePatchingRun>>, AwsError> {
+    let mut history: BTreeMap<InstanceId, Vec<LivePatchingRun>> = BTreeMap::new();
+    for document in documents {
+        let filters = [
+            (
+                CommandFilterKey::InvokedAfter,
+                since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            ),
+            (CommandFilterKey::DocumentName, (*document).to_owned()),
+        ]
+        .into_iter()
+        .map(|(key, value)| {
+            CommandFilter::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .expect("key and value are set")
+        })
+        .collect();
+        let mut pages = ssm
+            .list_command_invocations()
+            .set_filters(Some(filters))
+            .max_results(50)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("ListCommandInvocations", e))?;
+            for invocation in page.command_invocations() {
+                let id = invocation.instance_id().and_then(|i| i.parse().ok());
+                let requested = invocation
+                    .requested_date_time()
+                    .and_then(|t| Timestamp::new(t.secs(), t.subsec_nanos() as i32).ok());
+                let (Some(id), Some(requested)) = (id, requested) else {
+                    continue;
+                };
+                history.entry(id).or_default().push(LivePatchingRun {
+                    command_id: invocation.command_id().unwrap_or_default().to_owned(),
+                    document: invocation.document_name().unwrap_or(document).to_owned(),
+                    requested,
+                    status: InvocationStatus::with_details(
+                        invocation.status().map(|s| s.as_str()).unwrap_or("Unknown"),
+                        invocation.status_details().unwrap_or_default(),
+                    ),
+                    by_us: Action::of_comment(invocation.comment().unwrap_or_default()),
+                });
+            }
+        }
+    }
+    Ok(history)
+}
+
+/// A booked window: its id, and whether this call created it (a redelivered request finds it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookedWindow {
+    pub window_id: String,
+    pub created: bool,
+}
+
+/// Books `window`: a one-time maintenance window with the instances as its target and the disable
+/// as its Run Command task. Found by name when it exists already; removed again if it cannot be
+/// completed, so that a retry books it afresh rather than finding a window with no task.
+pub async fn book_disable_window(
+    ssm: &Client,
+    window: &DisableWindow,
+) -> Result<BookedWindow, AwsError> {
+    let existing = ssm
+        .describe_maintenance_windows()
+        .filters(
+            MaintenanceWindowFilter::builder()
+                .key("Name")
+                .values(&window.name)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DescribeMaintenanceWindows", e))?;
+    if let Some(found) = existing
+        .window_identities()
+        .iter()
+        .find_map(|w| w.window_id())
+    {
+        return Ok(BookedWindow {
+            window_id: found.to_owned(),
+            created: false,
+        });
+    }
+    let token = |part: &str| {
+        uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            format!("{}/{part}", window.name).as_bytes(),
+        )
+        .to_string()
+    };
+    let window_id = ssm
+        .create_maintenance_window()
+        .name(&window.name)
+        .description(
+            "Disables kernel live patching on request (livepatch-autopilot); the instances reboot.",
+        )
+        .schedule(window.schedule())
+        .schedule_timezone("UTC")
+        .duration(window.duration_hours)
+        .cutoff(window.cutoff_hours)
+        .allow_unassociated_targets(false)
+        .client_token(token("window"))
+        .tags(
+            Tag::builder()
+                .key(WINDOW_PURPOSE_TAG)
+                .value(DISABLE_PURPOSE)
+                .build()
+                .expect("key and value are set"),
+        )
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("CreateMaintenanceWindow", e))?
+        .window_id()
+        .unwrap_or_default()
+        .to_owned();
+    match register(ssm, &window_id, window, &token).await {
+        Ok(()) => Ok(BookedWindow {
+            window_id,
+            created: true,
+        }),
+        Err(err) => {
+            if let Err(cleanup) = ssm
+                .delete_maintenance_window()
+                .window_id(&window_id)
+                .send()
+                .await
+            {
+                tracing::error!(window_id = %window_id, error = %AwsError::from_sdk("DeleteMaintenanceWindow", cleanup), "incomplete window left behind");
+            }
+            Err(err)
+        }
+    }
+}
+
+async fn register(
+    ssm: &Client,
+    window_id: &str,
+    window: &DisableWindow,
+    token: &impl Fn(&str) -> String,
+) -> Result<(), AwsError> {
+    let task = &window.task;
+    let target_id = ssm
+        .register_target_with_maintenance_window()
+        .window_id(window_id)
+        .resource_type(MaintenanceWindowResourceType::Instance)
+        .targets(
+            Target::builder()
+                .key("InstanceIds")
+                .set_values(Some(
+                    task.instance_ids.iter().map(ToString::to_string).collect(),
+                ))
+                .build(),
+        )
+        .name("instances")
+        .client_token(token("target"))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("RegisterTargetWithMaintenanceWindow", e))?
+        .window_target_id()
+        .unwrap_or_default()
+        .to_owned();
+    let run_command = MaintenanceWindowRunCommandParameters::builder()
+        .comment(&task.comment)
+        .timeout_seconds(task.timeout_seconds)
+        .set_parameters(Some(
+            task.parameters
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ))
+        .build();
+    ssm.register_task_with_maintenance_window()
+        .window_id(window_id)
+        .task_type(MaintenanceWindowTaskType::RunCommand)
+        .task_arn(&task.document)
+        .targets(
+            Target::builder()
+                .key("WindowTargetIds")
+                .values(target_id)
+                .build(),
+        )
+        .task_invocation_parameters(
+            MaintenanceWindowTaskInvocationParameters::builder()
+                .run_command(run_command)
+                .build(),
+        )
+        .max_concurrency(&task.max_concurrency)
+        .max_errors(&task.max_errors)
+        .priority(1)
+        .name("disable-live-patching")
+        .client_token(token("task"))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("RegisterTaskWithMaintenanceWindow", e))?;
+    Ok(())
+}
