@@ -106,6 +106,18 @@ pub struct CommandReport {
     pub status: String,
     pub results: Vec<InvocationResult>,
     pub failures: Vec<InstanceFailure>,
+    /// Set when the commands ran in one of the product's maintenance windows: then the message is
+    /// about the window execution (`command_id` holds the window execution id).
+    pub window: Option<WindowRun>,
+}
+
+/// A maintenance window execution of the product's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowRun {
+    pub window_id: String,
+    pub name: String,
+    /// The booking key (the name without the product's prefix): threads join the booking's.
+    pub key: String,
 }
 
 impl CommandReport {
@@ -129,16 +141,15 @@ impl CommandReport {
         let (new, repeated): (Vec<&InstanceFailure>, Vec<&InstanceFailure>) =
             self.failures.iter().partition(|f| !f.repeated);
         let failed = self.failures.len();
+        let label = match &self.window {
+            Some(window) => format!("Reboot window {}", window.key),
+            None => self.action.label(),
+        };
         let title = if failed == 0 {
-            format!(
-                "{} succeeded on {} instances",
-                self.action.label(),
-                succeeded.len()
-            )
+            format!("{label} succeeded on {} instances", succeeded.len())
         } else {
             format!(
-                "{} failed on {failed} of {} instances",
-                self.action.label(),
+                "{label} failed on {failed} of {} instances",
                 self.results.len()
             )
         };
@@ -147,10 +158,16 @@ impl CommandReport {
             .map(|(status, n)| format!("{status} {n}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let summary = format!(
-            "Command {} ({}) finished {}: {tally}.",
-            self.command_id, self.document, self.status
-        );
+        let summary = match &self.window {
+            Some(window) => format!(
+                "Maintenance window {} ({}) execution {} finished {}: {tally}. Instances that succeeded run the newest kernel now; the next scan records it.",
+                window.name, window.window_id, self.command_id, self.status
+            ),
+            None => format!(
+                "Command {} ({}) finished {}: {tally}.",
+                self.command_id, self.document, self.status
+            ),
+        };
         let mut sections = Vec::new();
         if !new.is_empty() {
             sections.push(Section {
@@ -184,16 +201,34 @@ impl CommandReport {
             }
         }
         if failed > 0 {
-            next_steps.push(format!(
-                "Full output: aws ssm list-command-invocations --command-id {} --details",
-                self.command_id
-            ));
+            next_steps.push(match &self.window {
+                Some(_) => format!(
+                    "Full output: aws ssm describe-maintenance-window-execution-tasks --window-execution-id {}",
+                    self.command_id
+                ),
+                None => format!(
+                    "Full output: aws ssm list-command-invocations --command-id {} --details",
+                    self.command_id
+                ),
+            });
         }
         let mut keywords = vec![self.action.key().to_owned(), self.status.clone()];
         keywords.extend(seen.iter().map(|k| (*k).to_owned()));
+        let (id, event_type, thread_id) = match &self.window {
+            Some(window) => (
+                format!("window-{}", self.command_id),
+                format!("window.{}", self.action.key()),
+                format!("reboot-{}", window.key),
+            ),
+            None => (
+                format!("command-{}", self.command_id),
+                format!("command.{}", self.action.key()),
+                format!("command-{}", self.command_id),
+            ),
+        };
         Some(Notification {
-            id: format!("command-{}", self.command_id),
-            event_type: format!("command.{}", self.action.key()),
+            id,
+            event_type,
             level: if failed > 0 {
                 Level::Warning
             } else {
@@ -204,7 +239,7 @@ impl CommandReport {
             sections,
             next_steps,
             keywords,
-            thread_id: format!("command-{}", self.command_id),
+            thread_id,
             related_resources: self.results.iter().map(|r| r.instance_id.clone()).collect(),
         })
     }

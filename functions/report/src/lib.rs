@@ -29,7 +29,9 @@ pub use livepatch_shared::Clients;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::command::{Action, CommandReport, PRODUCT_COMMENT_PREFIX, REBOOT_COMMENT_PREFIX};
+use crate::command::{
+    Action, CommandReport, WindowRun, PRODUCT_COMMENT_PREFIX, REBOOT_COMMENT_PREFIX,
+};
 
 /// Everything the function reads from its environment, validated before the first event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +119,7 @@ pub async fn handle(
                 Err(EventError::Irrelevant(why)) => return Ok(quiet("window", why)),
                 other => other?,
             };
-            let notification = window_report(clients, settings, &event.detail, event.time).await?;
+            let notification = window_report(clients, settings, &event.detail).await?;
             publish(clients, settings, "window", notification, event.time).await
         }
         _ => {
@@ -245,6 +247,7 @@ async fn command_report(
         status: detail.status.clone(),
         results,
         failures,
+        window: None,
     }))
 }
 
@@ -257,14 +260,105 @@ fn comment_kind(comment: &str) -> String {
         .join(" ")
 }
 
-/// Reports a finished reboot window of the product's; `None` for anyone else's window.
+/// Reports a finished maintenance window of the product's (a reboot booking, or a booked disable);
+/// `None` for anyone else's window.
 async fn window_report(
-    _clients: &Clients,
-    _settings: &Settings,
-    _detail: &events::WindowExecutionDetail,
-    _now: Timestamp,
+    clients: &Clients,
+    settings: &Settings,
+    detail: &events::WindowExecutionDetail,
 ) -> Result<Option<Notification>, ReportError> {
-    Ok(None)
+    let Some(name) = results::window_name(&clients.ssm, &detail.window_id)
+        .await
+        .map_err(ReportError::Gather)?
+    else {
+        return Ok(None);
+    };
+    let Some(key) = name.strip_prefix(OWN_WINDOW_PREFIX) else {
+        return Ok(None);
+    };
+    let key = key.strip_prefix("reboot-").unwrap_or(key).to_owned();
+    let command_ids = aws::windows::window_command_ids(&clients.ssm, &detail.window_execution_id)
+        .await
+        .map_err(ReportError::Gather)?;
+    let mut all = Vec::new();
+    let mut document = String::new();
+    let mut action = Action::Reboot;
+    for command_id in &command_ids {
+        if let Some(info) = results::command(&clients.ssm, command_id)
+            .await
+            .map_err(ReportError::Gather)?
+        {
+            action = Action::of(
+                &info.document,
+                &info.parameters,
+                &info.comment,
+                &settings.facts_document,
+            );
+            document = info.document;
+        }
+        all.extend(
+            results::invocation_results(&clients.ssm, command_id, 1, settings.invocation_grace)
+                .await
+                .map_err(ReportError::Gather)?,
+        );
+    }
+    // Every failure in a window is news: a window runs once, and a failed reboot is rebooked.
+    let failures = all
+        .iter()
+        .filter_map(|r| {
+            r.failure().map(|cause| InstanceFailure {
+                instance_id: r.instance_id.clone(),
+                cause,
+                repeated: false,
+            })
+        })
+        .collect();
+    let report = CommandReport {
+        command_id: detail.window_execution_id.clone(),
+        document,
+        action,
+        status: detail.status.clone(),
+        results: all,
+        failures,
+        window: Some(WindowRun {
+            window_id: detail.window_id.clone(),
+            name,
+            key,
+        }),
+    };
+    Ok(report
+        .notification()
+        .or_else(|| Some(empty_window(&report))))
+}
+
+/// Maintenance windows the product creates are named with this prefix.
+const OWN_WINDOW_PREFIX: &str = "livepatch-autopilot-";
+
+/// A window of the product's that ran no command (no target left, skipped, timed out before
+/// starting) is still news: someone expected reboots.
+fn empty_window(report: &CommandReport) -> Notification {
+    let window = report.window.as_ref().expect("window reports only");
+    Notification {
+        id: format!("window-{}", report.command_id),
+        event_type: "window.reboot".into(),
+        level: livepatch_shared::notify::Level::Warning,
+        title: format!(
+            "Reboot window {} ended {} without running on any instance",
+            window.key, report.status
+        ),
+        summary: format!(
+            "Maintenance window {} ({}) execution {} ended {} and ran no command. Instances still due are booked again by plan-reboots.",
+            window.name, window.window_id, report.command_id, report.status
+        ),
+        sections: Vec::new(),
+        next_steps: vec![format!(
+            "See why: aws ssm describe-maintenance-window-execution-tasks --window-execution-id {}",
+            report.command_id
+        )],
+        keywords: vec!["reboot".into(), report.status.clone()],
+        thread_id: format!("reboot-{}", window.key),
+        related_resources: vec![window.window_id.clone()],
+    }
 }
 
 /// Reads the fleet for the digest.
@@ -337,11 +431,40 @@ async fn gather_digest(
         });
     }
     let failures = recent_failures(clients, settings, now).await?;
-    let booked: Vec<BookedReboot> = Vec::new();
+    let booked: Vec<BookedReboot> = aws::windows::booked_reboots(&clients.ssm)
+        .await
+        .map_err(gather)?
+        .into_iter()
+        .filter(|w| w.booking.start > now)
+        .flat_map(|w| {
+            let label = slot_label(w.booking.start, &w.time_zone);
+            w.booking
+                .instances
+                .iter()
+                .map(move |i| BookedReboot {
+                    instance: i.instance.clone(),
+                    starts: w.booking.start,
+                    label: label.clone(),
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
     Ok((
         livepatch_shared::domain::digest::digest(&view, &booked, &failures, now),
         names,
     ))
+}
+
+/// "Sun 2027-01-10 03:00 Europe/Berlin": the slot as people in its zone read it.
+fn slot_label(start: Timestamp, zone: &str) -> String {
+    let zone_name = if zone.is_empty() { "UTC" } else { zone };
+    match jiff::tz::TimeZone::get(zone_name) {
+        Ok(tz) => format!(
+            "{} {zone_name}",
+            start.to_zoned_datetime(tz).strftime("%a %Y-%m-%d %H:%M")
+        ),
+        Err(_) => format!("{} UTC", start.strftime("%a %Y-%m-%d %H:%M")),
+    }
 }
 
 /// The failed invocations of the product's commands in the 24 hours before `now`.

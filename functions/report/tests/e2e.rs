@@ -318,3 +318,91 @@ async fn bad_and_foreign_events_change_nothing() {
     assert!(report_messages(&aws).is_empty());
     assert!(aws.commands().is_empty());
 }
+
+#[tokio::test]
+async fn a_reboot_window_is_reported_once_with_its_instances_and_the_digest_lists_bookings() {
+    let aws = LocalAws::start("reboots.json");
+    let (clients, settings) = (clients(&aws), settings(&aws));
+    let (ssm, sns) = sdk_clients(&aws);
+    let plan_settings = plan_reboots::Settings::from_env(&Env(
+        aws.env_lookup("plan-reboots", &[("REBOOT_LEAD_DAYS", "28")])
+    ))
+    .unwrap();
+    let mut event: Value =
+        serde_json::from_str(include_str!("../../../events/scheduled-plan-reboots.json")).unwrap();
+    event["id"] = json!("plan-1");
+    event["time"] = json!("2026-12-03T06:30:00Z");
+    aws.set_clock("2026-12-03T06:30:00Z");
+    let outcome = plan_reboots::handle(&plan_reboots::Clients { ssm, sns }, &plan_settings, &event)
+        .await
+        .unwrap();
+    let booked = serde_json::to_value(&outcome).unwrap();
+    assert!(
+        booked.to_string().contains("i-0c5e1a7b9d3f20001"),
+        "{booked}"
+    );
+
+    // The digest lists what is booked, in the slot's own zone.
+    handle(
+        &clients,
+        &settings,
+        &scheduled("digest-windows", "2026-12-03T07:00:00Z"),
+    )
+    .await
+    .unwrap();
+    let digest = report_messages(&aws);
+    let email = digest.last().unwrap().1["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(email.contains("Reboots booked:"), "{email}");
+    assert!(email.contains("i-0c5e1a7b9d3f20001"), "{email}");
+    assert!(email.contains(" UTC"), "{email}");
+
+    // Let the first window run.
+    let before = aws.events().len();
+    aws.post(
+        "clock/advance",
+        &json!({"to": "2026-12-07T06:00:00Z", "step_minutes": 60, "run_agents": true}),
+    );
+    let events: Vec<Value> = aws.events().into_iter().skip(before).collect();
+    let finished: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e["detail-type"] == "Maintenance Window Execution State-change Notification"
+                && e["detail"]["status"] != "IN_PROGRESS"
+                && e["detail"]["status"] != "PENDING"
+        })
+        .collect();
+    assert!(!finished.is_empty(), "a window ran: {events:?}");
+
+    // The window's own commands are left to the window's report.
+    for command in events.iter().filter(|e| e["detail-type"] == COMMAND_STATUS) {
+        let outcome = handle(&clients, &settings, command).await.unwrap();
+        assert!(outcome.published.is_none(), "{outcome:?}");
+    }
+    let before = report_messages(&aws).len();
+    let outcome = handle(&clients, &settings, finished[0]).await.unwrap();
+    let message = outcome.published.expect("a window run is news");
+    assert_eq!(message.event_type, "window.reboot");
+    let messages = report_messages(&aws);
+    assert_eq!(messages.len(), before + 1);
+    let (_, body, card) = messages.last().unwrap();
+    let email = body["email"].as_str().unwrap();
+    assert!(email.contains("Reboot window "), "{email}");
+    assert!(
+        email.contains("Succeeded:\n  - i-0c5e1a7b9d3f2000"),
+        "{email}"
+    );
+    assert!(card["metadata"]["threadId"]
+        .as_str()
+        .unwrap()
+        .starts_with("reboot-"));
+    livepatch_shared::notify::validate_chat_card(card).expect("valid chat card");
+
+    // Someone else's window: quiet.
+    let mut foreign = finished[0].clone();
+    foreign["detail"]["window-id"] = json!("mw-0123456789abcdef0");
+    let outcome = handle(&clients, &settings, &foreign).await.unwrap();
+    assert!(outcome.published.is_none());
+}

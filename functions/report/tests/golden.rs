@@ -13,7 +13,7 @@ use livepatch_shared::domain::facts::KernelFacts;
 use livepatch_shared::domain::outcome::{FailureCause, InstanceFailure, InvocationResult};
 use livepatch_shared::domain::{InstanceId, Platform, Severity};
 use livepatch_shared::notify::{validate_chat_card, Notification};
-use report::command::{Action, CommandReport};
+use report::command::{Action, CommandReport, WindowRun};
 
 fn check(name: &str, notification: &Notification) {
     let card = notification.chat_card();
@@ -90,6 +90,7 @@ fn command(
         status: status.into(),
         results,
         failures,
+        window: None,
     }
 }
 
@@ -154,6 +155,31 @@ fn scan_failed_on_an_offline_agent_and_a_stalled_kpatch() {
         &[],
     );
     check("command-install-kpatch", &kpatch.notification().unwrap());
+}
+
+#[test]
+fn reboot_window_with_a_failure() {
+    let mut report = command(
+        Action::Reboot,
+        "FAILED",
+        vec![
+            result("i-0c5e1a7b9d3f20003", "Success", "Success", ""),
+            result(
+                "i-0c5e1a7b9d3f20004",
+                "Failed",
+                "Failed",
+                "[Errno 28] No space left on device: '/boot'",
+            ),
+        ],
+        &[],
+    );
+    report.command_id = "14bea65d-5ccc-462d-a2f3-e99c8c1d2e3f".into();
+    report.window = Some(WindowRun {
+        window_id: "mw-0c50858d01a1b2c3d".into(),
+        name: "livepatch-autopilot-reboot-20261220T0300-0500-utc".into(),
+        key: "20261220T0300-0500-utc".into(),
+    });
+    check("window-reboot-failed", &report.notification().unwrap());
 }
 
 #[test]

@@ -36,10 +36,10 @@ impl FailureCause {
     pub fn fix(&self) -> &'static str {
         match self {
             Self::PackageLockHeld => {
-                "Find what holds the yum/dnf lock (`ps -p $(cat /var/run/yum.pid)`), let it finish or stop it; the next sweep retries."
+                "Find what holds the yum/dnf lock (`ps -p $(cat /var/run/yum.pid)`), let it finish or stop it; the product retries on its next run."
             }
             Self::DiskFull => {
-                "Free space on / and /var (`yum clean all`, old kernels with `package-cleanup --oldkernels`); the next sweep retries."
+                "Free space on / and /var (`yum clean all`, old kernels with `package-cleanup --oldkernels`); the product retries on its next run."
             }
             Self::KpatchLoadFailed => {
                 "The live patch is installed but not loaded: run `kpatch list` and `sudo kpatch load --all` on the instance, or reboot it into the latest kernel in a maintenance window."

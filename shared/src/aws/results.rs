@@ -54,6 +54,25 @@ pub async fn command(ssm: &Client, command_id: &str) -> Result<Option<CommandInf
     }))
 }
 
+/// The name of maintenance window `window_id`, `None` when it no longer exists.
+pub async fn window_name(ssm: &Client, window_id: &str) -> Result<Option<String>, AwsError> {
+    match ssm
+        .get_maintenance_window()
+        .window_id(window_id)
+        .send()
+        .await
+    {
+        Ok(output) => Ok(Some(output.name().unwrap_or_default().to_owned())),
+        Err(err) => {
+            let err = AwsError::from_sdk("GetMaintenanceWindow", err);
+            match err.code.as_deref() {
+                Some("DoesNotExistException") => Ok(None),
+                _ => Err(err),
+            }
+        }
+    }
+}
+
 /// Every instance's result of `command_id`, with its output. Right after a command finishes SSM
 /// may not list the invocations yet (`InvocationDoesNotExist`, or an empty list): retried briefly.
 pub async fn invocation_results(
