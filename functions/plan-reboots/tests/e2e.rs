@@ -273,10 +273,10 @@ struct Announced {
 #[tokio::test(flavor = "current_thread")]
 async fn a_fleet_stays_in_live_patch_support_for_120_days() {
     let aws = LocalAws::start("reboots.json");
-    // Four weeks of lead: with the default three, a weekly window leaves a single Sunday that is
-    // both 7 days' notice away and 3 days before the cutoff, and batch-1 and batch-2 (same kernel,
-    // a group of 3 of which one reboots per window) cannot both fit in it.
-    let settings = settings_with(&aws, &[("REBOOT_LEAD_DAYS", "28")]);
+    // The default lead of 21 days leaves a weekly window a single Sunday that is both 7 days'
+    // notice away and 3 days before the cutoff; batch-1 and batch-2 (same kernel, a group of 3 of
+    // which one reboots per window) fit because the planner makes the second due a week earlier.
+    let settings = settings_with(&aws, &[]);
     let day0 = ts("2026-12-03T00:00:00Z");
     let days = |n: i64| SignedDuration::from_hours(24 * n);
     let initially_past: BTreeSet<String> = [REPORTS, LEGACY].map(str::to_owned).into();

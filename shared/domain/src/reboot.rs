@@ -197,6 +197,21 @@ impl RebootWindow {
             .filter(move |s| s.start >= from && s.start < until)
     }
 
+    /// The longest gap, in days, from one day of the window to its next: 7 for a weekly window,
+    /// 3 for `MON-FRI`, 1 for every day. A member of a group that cannot fit into one slot needs
+    /// this much more lead per further slot.
+    pub fn period_days(&self) -> i64 {
+        (0..7)
+            .filter(|d| self.days & (1 << d) != 0)
+            .map(|d| {
+                (1..=7)
+                    .find(|gap| self.days & (1 << ((d + gap) % 7)) != 0)
+                    .unwrap_or(7)
+            })
+            .max()
+            .unwrap_or(7)
+    }
+
     fn slot_on(&self, date: Date) -> Option<Slot> {
         if self.days & (1 << date.weekday().to_monday_zero_offset()) == 0 {
             return None;
@@ -276,7 +291,8 @@ impl Slot {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RebootPolicy {
     /// Book instances whose support ends within this many days (UTC calendar days, as
-    /// [`SupportWindow::days_left`] counts them).
+    /// [`SupportWindow::days_left`] counts them). Instances that share a window with more
+    /// instances of nearly the same cutoff than one slot takes get more: see [`plan_reboots`].
     pub lead_days: u32,
     /// A booked slot ends at least this many days before the cutoff.
     pub margin_days: u32,
@@ -578,10 +594,111 @@ enum Step<'a> {
     },
 }
 
+/// Days of lead of one instance: `due` books it, `keep` holds a booking made for the kernel it
+/// still runs (at least `due`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Lead {
+    due: i64,
+    keep: i64,
+}
+
+/// The support end and window of an instance the planner may book, if it may.
+fn plannable<'a>(
+    c: &'a RebootCandidate,
+    policy: &'a RebootPolicy,
+) -> Option<(SupportWindow, &'a RebootWindow)> {
+    let SupportFact::Ends(support) = &c.support else {
+        return None;
+    };
+    let window = match &c.window_override {
+        None => &policy.default_window,
+        Some(Ok(window)) => window,
+        Some(Err(_)) => return None,
+    };
+    (c.live_patching && !c.opted_out).then_some((*support, window))
+}
+
+/// The lead of every plannable instance (others are absent), from support ends and tags alone,
+/// never from bookings or the clock, so that a plan applied and planned again stays as it is.
+///
+/// Per window (slots `P` = [`RebootWindow::period_days`] apart) instances are taken by (cutoff,
+/// id). Each gets the smallest `w ≥ 0` for which, among those taken before it, fewer than
+/// `max_per_slot` — and fewer than the group cap of its own group — are due in the `P` days up to
+/// its due day `support end − lead_days − w × P`; it is due from `lead_days + w × P` days left.
+/// Members of one group with one cutoff and a cap of `k` thus come due `P` days apart, `k` at a
+/// time, and each finds a slot with notice before its cutoff. `w` never exceeds
+/// `floor((n_group − 1) / k_group) + floor((n_window − 1) / max_per_slot)` (each step up needs a
+/// full cap in its own `P` days); that bound is the `keep` lead, so a booking made early is not
+/// given up when an instance taken before it reboots first.
+fn leads<'a>(
+    cands: &[&'a RebootCandidate],
+    group_sizes: &BTreeMap<&str, usize>,
+    policy: &RebootPolicy,
+) -> BTreeMap<&'a InstanceId, Lead> {
+    let epoch = jiff::civil::date(1970, 1, 1);
+    let day_number = |d: Date| epoch.duration_until(d).as_secs() / 86_400;
+    // Window → (period, members with their support end).
+    type Members<'a> = Vec<(Date, &'a RebootCandidate)>;
+    let mut windows: BTreeMap<String, (i64, Members<'a>)> = BTreeMap::new();
+    for c in cands {
+        if let Some((support, window)) = plannable(c, policy) {
+            let entry = windows
+                .entry(window.to_string())
+                .or_insert_with(|| (window.period_days(), Vec::new()));
+            entry.1.push((support.ends, *c));
+        }
+    }
+    let lead = i64::from(policy.lead_days);
+    let slot_cap = policy.max_per_slot.max(1) as usize;
+    let mut out = BTreeMap::new();
+    for (period, mut members) in windows.into_values() {
+        members.sort_by(|a, b| (a.0, &a.1.instance).cmp(&(b.0, &b.1.instance)));
+        let mut in_window: BTreeMap<Option<&str>, usize> = BTreeMap::new();
+        for (_, c) in &members {
+            *in_window.entry(c.group.as_deref()).or_default() += 1;
+        }
+        // (due day, group) of the members taken so far.
+        let mut taken: Vec<(i64, Option<&str>)> = Vec::with_capacity(members.len());
+        for (ends, c) in &members {
+            let group = c.group.as_deref();
+            let group_cap = group.map(|g| policy.group_cap(group_sizes[g]));
+            let ends = day_number(*ends);
+            let mut w = 0;
+            let due_day = loop {
+                let day = ends - lead - w * period;
+                let near = || taken.iter().filter(|(d, _)| *d > day - period && *d <= day);
+                let full = near().count() >= slot_cap
+                    || group_cap
+                        .is_some_and(|cap| near().filter(|(_, g)| *g == group).count() >= cap);
+                if !full {
+                    break day;
+                }
+                w += 1;
+            };
+            taken.push((due_day, group));
+            let group_steps = match (group, group_cap) {
+                (Some(_), Some(cap)) => (in_window[&group] - 1) / cap,
+                _ => 0,
+            };
+            let window_steps = (members.len() - 1) / slot_cap;
+            let bound = (group_steps + window_steps) as i64;
+            out.insert(
+                &c.instance,
+                Lead {
+                    due: lead + w * period,
+                    keep: lead + bound.max(w) * period,
+                },
+            );
+        }
+    }
+    out
+}
+
 fn first_pass<'a>(
     c: &'a RebootCandidate,
     kept: Option<&Booking>,
     ran: Option<(&Booking, Timestamp)>,
+    lead: Lead,
     policy: &'a RebootPolicy,
     now: Timestamp,
 ) -> Step<'a> {
@@ -609,7 +726,15 @@ fn first_pass<'a>(
             })
         }
     };
-    if support.days_left(now) > i64::from(policy.lead_days) {
+    // A booking made for the kernel the instance still runs stands while its longest lead covers it.
+    let held = kept.is_some_and(|b| {
+        let booked = b.instances.iter().find(|i| i.instance == c.instance);
+        booked
+            .and_then(|i| i.kernel.as_deref())
+            .is_none_or(|k| k == c.kernel)
+    });
+    let lead = if held { lead.keep } else { lead.due };
+    if support.days_left(now) > lead {
         return Step::Release(NotDue {
             support_end: support.ends,
         });
@@ -696,13 +821,22 @@ fn choose(
 /// Decides the reboots: `candidates` from the kernel facts, `bookings` the product's windows.
 ///
 /// Rules, in order per instance: live patching off or opted out → given up from windows not yet
-/// started; unknown support or an invalid window tag → no booking; not due (more than
-/// `lead_days` left) → given up likewise; in a window not yet over → kept where it is; in a
+/// started; unknown support or an invalid window tag → no booking; not due (more than its lead
+/// left: `lead_days`, plus a window period per further slot its group or window needs; a
+/// booking made for the kernel it still runs is held up to the longest such lead)
+/// → given up likewise; in a window not yet over → kept where it is; in a
 /// window that ran, with facts older than its end → wait; else booked, candidates taken by
 /// (cutoff, id), into the earliest slot with room: in time with notice and a fallback, in time
 /// with notice, in time (short notice), else the earliest at all. "In time" ends by
 /// cutoff − `margin_days`; notice starts `notice_days` from now; a fallback is a later slot of the
 /// same window also in time (reported, not booked, and not counted against the caps).
+///
+/// The lead, per window (slots `P` = [`RebootWindow::period_days`] apart): plannable instances
+/// are taken by (cutoff, id), each with the smallest `w ≥ 0` such that fewer than `max_per_slot`
+/// of those taken before it, and fewer than its group cap of its group, fall due in the `P` days
+/// up to its own due day; it is due from `lead_days + w × P` days left. So `r` members of a group
+/// with one cutoff and a cap of `k` come due `floor(r / k)` periods early and each finds a slot
+/// with notice. The lead depends on support ends and tags only, never on bookings or the clock.
 pub fn plan_reboots(
     candidates: &[RebootCandidate],
     bookings: &[Booking],
@@ -721,6 +855,7 @@ pub fn plan_reboots(
     for g in cands.iter().filter_map(|c| c.group.as_deref()) {
         *group_sizes.entry(g).or_default() += 1;
     }
+    let leads = leads(&cands, &group_sizes, policy);
 
     let mut pending: BTreeMap<&InstanceId, Vec<&Booking>> = BTreeMap::new();
     let mut ran: BTreeMap<&InstanceId, (&Booking, Timestamp)> = BTreeMap::new();
@@ -760,7 +895,11 @@ pub fn plan_reboots(
             give_up(b);
         }
         let kept = mine.first().copied();
-        match first_pass(c, kept, ran.get(&c.instance).copied(), policy, now) {
+        let lead = leads.get(&c.instance).copied().unwrap_or(Lead {
+            due: i64::from(policy.lead_days),
+            keep: i64::from(policy.lead_days),
+        });
+        match first_pass(c, kept, ran.get(&c.instance).copied(), lead, policy, now) {
             Step::Done(d) => decided.push(Some(d)),
             Step::Release(d) => {
                 if let Some(b) = kept.filter(|b| b.start > now) {
@@ -1976,6 +2115,330 @@ mod tests {
                 assert_eq!(a, b);
             }
         }
+    }
+
+    /// Plans once a day at 06:00 UTC from `from` for `n` days, carrying out every plan, and
+    /// returns each new booking as (instance, day told, slot, urgency). Every plan is the same for
+    /// reversed input and leaves nothing to do when planned again on the bookings it made.
+    fn daily(
+        cands: &[RebootCandidate],
+        policy: &RebootPolicy,
+        from: &str,
+        n: i64,
+    ) -> Vec<(InstanceId, Timestamp, Slot, Urgency)> {
+        let mut bookings: Vec<Booking> = Vec::new();
+        let mut made = Vec::new();
+        let mut reversed = cands.to_vec();
+        reversed.reverse();
+        for day in 0..n {
+            let now = ts(from) + days(day);
+            let p = plan_reboots(cands, &bookings, policy, now);
+            assert_eq!(plan_reboots(&reversed, &bookings, policy, now), p);
+            assert!(
+                p.withdraw.is_empty() && p.remove.is_empty(),
+                "{now}: {p:#?}"
+            );
+            for d in &p.decisions {
+                if let RebootDecision::Booked { slot, urgency, .. } = &d.decision {
+                    made.push((d.instance.clone(), now, slot.clone(), *urgency));
+                }
+            }
+            bookings = p.apply(&bookings);
+            let again = plan_reboots(cands, &bookings, policy, now);
+            assert!(again.changes_nothing(), "{now}: {again:#?}");
+        }
+        made
+    }
+
+    fn due_leads(cands: &[RebootCandidate], policy: &RebootPolicy) -> Vec<(u32, i64, i64)> {
+        let refs: Vec<&RebootCandidate> = cands.iter().collect();
+        let mut sizes: BTreeMap<&str, usize> = BTreeMap::new();
+        for g in cands.iter().filter_map(|c| c.group.as_deref()) {
+            *sizes.entry(g).or_default() += 1;
+        }
+        let leads = leads(&refs, &sizes, policy);
+        (1..=cands.len() as u32 + 1)
+            .filter_map(|n| leads.get(&id(n)).map(|l| (n, l.due, l.keep)))
+            .collect()
+    }
+
+    /// Each booking in time, announced at least the notice ahead, ending by cutoff − margin.
+    fn all_in_time(made: &[(InstanceId, Timestamp, Slot, Urgency)], cutoff: Timestamp) {
+        for (instance, told, slot, urgency) in made {
+            assert_eq!(*urgency, Urgency::InTime, "{instance} in {}", slot.key());
+            assert!(slot.start.duration_since(*told) >= days(7), "{instance}");
+            assert!(slot.end <= cutoff - days(3), "{instance}");
+        }
+    }
+
+    #[test]
+    fn window_period_is_the_longest_gap_between_its_days() {
+        for (w, period) in [
+            ("SUN 03:00-05:00 UTC", 7),
+            ("SAT 23:00-01:00 UTC", 7),
+            ("MON-FRI 02:00-04:00 UTC", 3),
+            ("SAT,SUN 22:00-23:30 UTC", 6),
+            ("MON,THU 01:00-02:00 UTC", 4),
+            ("MON-SUN 01:00-02:00 UTC", 1),
+            ("FRI-MON 01:00-02:00 UTC", 4),
+        ] {
+            assert_eq!(window(w).period_days(), period, "{w}");
+        }
+    }
+
+    #[test]
+    fn two_of_a_group_with_one_cutoff_and_a_cap_of_one_both_get_notice() {
+        // Support ends Tue Jan 26: cutoff Jan 27 00:00, slots must end by Jan 24 00:00. At 21 days
+        // left (Jan 5) only the Jan 17 slot is both a week away and in time: one of the two comes
+        // due a week earlier (28 days left, Dec 29) and takes Jan 10.
+        let ends = date(2027, 1, 26);
+        let cutoff = SupportWindow::new(ends).ended_at();
+        let pair = [grouped(1, ends, "batch"), grouped(2, ends, "batch")];
+        assert_eq!(policy().group_cap(2), 1);
+        assert_eq!(due_leads(&pair, &policy()), [(1, 21, 28), (2, 28, 28)]);
+        let made = daily(&pair, &policy(), "2026-12-20T06:00:00Z", 20);
+        all_in_time(&made, cutoff);
+        let summary: Vec<(InstanceId, Timestamp, Timestamp)> = made
+            .iter()
+            .map(|(i, told, s, _)| (i.clone(), *told, s.start))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    id(2),
+                    ts("2026-12-29T06:00:00Z"),
+                    ts("2027-01-10T03:00:00Z")
+                ),
+                (
+                    id(1),
+                    ts("2027-01-05T06:00:00Z"),
+                    ts("2027-01-17T03:00:00Z")
+                ),
+            ]
+        );
+        // The boundary: 29 days left is not due yet, 28 is.
+        let at = |s: &str| plan_reboots(&pair, &[], &policy(), ts(s));
+        let p = at("2026-12-28T23:59:59Z");
+        assert!(matches!(decision(&p, 2), RebootDecision::NotDue { .. }));
+        let p = at("2026-12-29T00:00:00Z");
+        assert_eq!(
+            booked(&p, 2),
+            (
+                ts("2027-01-10T03:00:00Z"),
+                Some(ts("2027-01-17T03:00:00Z")),
+                Urgency::InTime,
+                None
+            )
+        );
+        assert!(matches!(decision(&p, 1), RebootDecision::NotDue { .. }));
+        // Without the earlier start the second would have been booked at short notice: both due
+        // the same day, one slot with notice.
+        let p = at("2027-01-05T06:00:00Z");
+        assert_eq!(booked(&p, 1).0, ts("2027-01-17T03:00:00Z"));
+        assert_eq!(
+            booked(&p, 2),
+            (
+                ts("2027-01-10T03:00:00Z"),
+                Some(ts("2027-01-17T03:00:00Z")),
+                Urgency::ShortNotice,
+                None
+            )
+        );
+    }
+
+    #[test]
+    fn a_group_of_four_with_a_cap_of_two_comes_due_two_at_a_time() {
+        let ends = date(2027, 1, 26);
+        let web: Vec<RebootCandidate> = (1..=4).map(|n| grouped(n, ends, "web")).collect();
+        assert_eq!(
+            due_leads(&web, &policy()),
+            [(1, 21, 28), (2, 21, 28), (3, 28, 28), (4, 28, 28)]
+        );
+        let made = daily(&web, &policy(), "2026-12-20T06:00:00Z", 20);
+        all_in_time(&made, SupportWindow::new(ends).ended_at());
+        let slot_of = |n| {
+            let (_, _, slot, _) = made.iter().find(|m| m.0 == id(n)).unwrap();
+            slot.start
+        };
+        assert_eq!([3, 4].map(slot_of), [ts("2027-01-10T03:00:00Z"); 2]);
+        assert_eq!([1, 2].map(slot_of), [ts("2027-01-17T03:00:00Z"); 2]);
+        // Three of a group of three (cap 1): a week apart each.
+        let batch: Vec<RebootCandidate> = (1..=3).map(|n| grouped(n, ends, "batch")).collect();
+        assert_eq!(
+            due_leads(&batch, &policy()),
+            [(1, 21, 35), (2, 28, 35), (3, 35, 35)]
+        );
+        let made = daily(&batch, &policy(), "2026-12-15T06:00:00Z", 25);
+        all_in_time(&made, SupportWindow::new(ends).ended_at());
+        let starts: BTreeSet<Timestamp> = made.iter().map(|m| m.2.start).collect();
+        assert_eq!(starts.len(), 3);
+        // A weekday window is 3 days apart at most (Friday to Monday): 3 more days per step.
+        let weekdays = RebootPolicy::new(window("MON-FRI 02:00-04:00 UTC"));
+        assert_eq!(
+            due_leads(&batch, &weekdays),
+            [(1, 21, 27), (2, 24, 27), (3, 27, 27)]
+        );
+    }
+
+    #[test]
+    fn the_slot_cap_brings_instances_of_one_window_forward_too() {
+        let ends = date(2027, 1, 26);
+        let two = RebootPolicy {
+            max_per_slot: 2,
+            ..policy()
+        };
+        let fleet: Vec<RebootCandidate> = (1..=5).map(|n| cand(n, ends)).collect();
+        assert_eq!(
+            due_leads(&fleet, &two),
+            [
+                (1, 21, 35),
+                (2, 21, 35),
+                (3, 28, 35),
+                (4, 28, 35),
+                (5, 35, 35)
+            ]
+        );
+        let made = daily(&fleet, &two, "2026-12-15T06:00:00Z", 25);
+        assert_eq!(made.len(), 5);
+        all_in_time(&made, SupportWindow::new(ends).ended_at());
+        // Another window is another pool; group and slot caps add up.
+        let mixed = [
+            cand(1, ends),
+            cand(2, ends),
+            RebootCandidate {
+                window_override: Some(Ok(window("WED 01:00-02:00 UTC"))),
+                ..cand(3, ends)
+            },
+            grouped(4, ends, "g"),
+            grouped(5, ends, "g"),
+        ];
+        assert_eq!(
+            due_leads(&mixed, &two),
+            [
+                (1, 21, 28),
+                (2, 21, 28),
+                (3, 21, 21),
+                (4, 28, 35),
+                (5, 35, 35)
+            ]
+        );
+        let made = daily(&mixed, &two, "2026-12-10T06:00:00Z", 30);
+        assert_eq!(made.len(), 5);
+        all_in_time(&made, SupportWindow::new(ends).ended_at());
+    }
+
+    #[test]
+    fn lone_instances_and_spread_cutoffs_keep_the_plain_lead() {
+        let ends = date(2027, 1, 26);
+        let week_later = date(2027, 2, 2);
+        type Case = (Vec<RebootCandidate>, Vec<(u32, i64, i64)>);
+        let cases: [Case; 5] = [
+            // No group, a group of one, and a group whose other member is not plannable.
+            (
+                vec![
+                    cand(1, ends),
+                    cand(2, ends),
+                    grouped(3, ends, "solo"),
+                    grouped(4, ends, "pair"),
+                    RebootCandidate {
+                        opted_out: true,
+                        ..grouped(5, ends, "pair")
+                    },
+                    RebootCandidate {
+                        live_patching: false,
+                        ..grouped(6, ends, "pair")
+                    },
+                    RebootCandidate {
+                        support: SupportFact::Unknown("?".into()),
+                        ..grouped(7, ends, "pair")
+                    },
+                    RebootCandidate {
+                        window_override: Some(Err("bad".into())),
+                        ..grouped(8, ends, "pair")
+                    },
+                ],
+                vec![(1, 21, 21), (2, 21, 21), (3, 21, 21), (4, 21, 21)],
+            ),
+            // Cutoffs a full period apart do not compete; 6 days apart do.
+            (
+                vec![grouped(1, ends, "pair"), grouped(2, week_later, "pair")],
+                vec![(1, 21, 28), (2, 21, 28)],
+            ),
+            (
+                vec![
+                    grouped(1, ends, "pair"),
+                    grouped(2, date(2027, 2, 1), "pair"),
+                ],
+                vec![(1, 21, 28), (2, 28, 28)],
+            ),
+            // The earlier cutoff is taken first, whatever the ids.
+            (
+                vec![grouped(1, week_later, "pair"), grouped(2, ends, "pair")],
+                vec![(1, 21, 28), (2, 21, 28)],
+            ),
+            // Members of one group in different windows do not share slots.
+            (
+                vec![
+                    grouped(1, ends, "pair"),
+                    RebootCandidate {
+                        window_override: Some(Ok(window("WED 01:00-02:00 UTC"))),
+                        ..grouped(2, ends, "pair")
+                    },
+                ],
+                vec![(1, 21, 21), (2, 21, 21)],
+            ),
+        ];
+        for (cands, expected) in cases {
+            assert_eq!(due_leads(&cands, &policy()), expected, "{cands:#?}");
+        }
+        // The plain lead boundary holds for a lone instance.
+        let p = plan_reboots(&[cand(1, ends)], &[], &policy(), ts("2027-01-04T23:59:59Z"));
+        assert!(matches!(decision(&p, 1), RebootDecision::NotDue { .. }));
+        let p = plan_reboots(&[cand(1, ends)], &[], &policy(), ts("2027-01-05T00:00:00Z"));
+        assert!(matches!(decision(&p, 1), RebootDecision::Booked { .. }));
+    }
+
+    #[test]
+    fn a_booking_made_early_stays_when_the_one_ahead_goes_first() {
+        // 2 was booked a week early because 1 was ahead; 1 then rebooted into a newer kernel.
+        let ends = date(2027, 1, 26);
+        let key = "20270110T0300-0500-utc";
+        let early = booking(key, "2027-01-10T03:00:00Z", 2, &[2]);
+        let newer = RebootCandidate {
+            kernel: "6.1.200-1.1.amzn2023.x86_64".into(),
+            ..grouped(1, date(2027, 4, 30), "batch")
+        };
+        let waiting = grouped(2, ends, "batch");
+        let at = ts("2026-12-30T06:00:00Z"); // 27 days left: 2 alone would not be due
+        let cands = [newer.clone(), waiting.clone()];
+        assert_eq!(due_leads(&cands, &policy()), [(1, 21, 28), (2, 21, 28)]);
+        let p = plan_reboots(&cands, std::slice::from_ref(&early), &policy(), at);
+        assert_eq!(
+            decision(&p, 2),
+            &RebootDecision::AlreadyBooked {
+                key: key.into(),
+                start: early.start
+            }
+        );
+        assert!(p.changes_nothing());
+        // The same instance on another kernel is judged afresh: not due, given up.
+        let moved_on = RebootCandidate {
+            kernel: "6.1.101-1.1.amzn2023.x86_64".into(),
+            ..waiting.clone()
+        };
+        let p = plan_reboots(
+            &[newer, moved_on],
+            std::slice::from_ref(&early),
+            &policy(),
+            at,
+        );
+        assert!(matches!(decision(&p, 2), RebootDecision::NotDue { .. }));
+        assert_eq!(p.remove, vec![key.to_owned()]);
+        // The longest lead bounds how long a booking is held: 29 days left is too early.
+        let p = plan_reboots(&cands, &[early], &policy(), ts("2026-12-28T06:00:00Z"));
+        assert!(matches!(decision(&p, 2), RebootDecision::NotDue { .. }));
+        assert_eq!(p.remove, vec![key.to_owned()]);
     }
 
     #[test]
