@@ -23,6 +23,34 @@ pub const MANUAL_SOURCE: &str = "livepatch-autopilot.manual";
 pub const MANUAL_REQUEST: &str = "Live Patching Request";
 /// A request names at most this many instances (one Run Command call).
 pub const MAX_INSTANCES: usize = 50;
+/// A refusal lists at most this many offending entries, each cut to [`MAX_ENTRY_CHARS`], so that a
+/// huge bad event never makes a message beyond what SNS (and a reader) takes.
+pub const MAX_LISTED: usize = 10;
+pub const MAX_ENTRY_CHARS: usize = 64;
+
+/// `text` cut to `max` characters, marked with an ellipsis when cut.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut short: String = text.chars().take(max.saturating_sub(1)).collect();
+    short.push('…');
+    short
+}
+
+/// At most [`MAX_LISTED`] entries, each cut to `max` characters, then "and N more".
+fn listed(entries: &[String], separator: &str, max: usize) -> String {
+    let mut text = entries
+        .iter()
+        .take(MAX_LISTED)
+        .map(|e| cut(e, max))
+        .collect::<Vec<_>>()
+        .join(separator);
+    if entries.len() > MAX_LISTED {
+        text.push_str(&format!(" and {} more", entries.len() - MAX_LISTED));
+    }
+    text
+}
 
 /// What a disable request's `confirm` must say for `count` instances.
 pub fn confirmation_phrase(count: usize) -> String {
@@ -52,25 +80,26 @@ pub struct ManualRequest {
 /// Why a manual request is refused. Nothing is sent for a refused request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("the request's detail is malformed: {0}")]
+    #[error("the request's detail is malformed: {}", cut(.0, 200))]
     Malformed(String),
-    #[error("action must be \"enable\" or \"disable\", not {0}")]
+    #[error("action must be \"enable\" or \"disable\", not {}", cut(.0, MAX_ENTRY_CHARS))]
     UnknownAction(String),
     #[error("instance-ids must list at least one instance id")]
     NoInstances,
     #[error("instance-ids lists {0} instances; a request may name at most 50")]
     TooMany(usize),
-    #[error("instance-ids has entries that are not instance ids: {}", .0.join(", "))]
+    #[error("instance-ids has entries that are not instance ids: {}", listed(.0, ", ", MAX_ENTRY_CHARS))]
     InvalidIds(Vec<String>),
     #[error("a disable request must carry \"confirm\": {expected:?} (it reboots Amazon Linux 2 instances)")]
     MissingConfirmation { expected: String },
-    #[error("confirm is {got:?}; disabling these instances needs exactly {expected:?}")]
+    #[error("confirm is {:?}; disabling these instances needs exactly {expected:?}", cut(.got, MAX_ENTRY_CHARS))]
     WrongConfirmation { expected: String, got: String },
     #[error("{0} applies to disable requests only")]
     NotForEnable(&'static str),
-    #[error("{0}")]
+    #[error("{}", cut(.0, 200))]
     BadWindow(String),
-    #[error("instances out of scope, nothing was sent: {}", .0.join("; "))]
+    /// Entries are "id: why", written by the function: the reason may run longer than a bad id.
+    #[error("instances out of scope, nothing was sent: {}", listed(.0, "; ", 2 * MAX_ENTRY_CHARS))]
     OutOfScope(Vec<String>),
 }
 
@@ -292,6 +321,39 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(text.contains("must be a list"), "{text}");
+    }
+
+    #[test]
+    fn a_huge_bad_request_is_refused_with_a_short_message() {
+        let long = "x".repeat(100_000);
+        let mut entries: Vec<Value> = (0..40).map(|n| json!(format!("i-bad{n}{long}"))).collect();
+        entries.push(json!({"nested": long}));
+        let text = manual_request(&json!({"action": "enable", "instance-ids": entries}), now())
+            .unwrap_err()
+            .to_string();
+        assert!(text.len() < 1000, "{} chars", text.len());
+        assert!(
+            text.ends_with(" and 31 more"),
+            "{}",
+            &text[text.len() - 40..]
+        );
+        assert_eq!(text.matches("i-bad").count(), 10);
+        let ids: Vec<String> = (0..50).map(|n| format!("i-{n:017x}: {long}")).collect();
+        let text = Refusal::OutOfScope(ids).to_string();
+        assert!(
+            text.len() < 2000 && text.ends_with(" and 40 more"),
+            "{}",
+            text.len()
+        );
+        for detail in [
+            json!({"action": long, "instance-ids": [A]}),
+            json!({"action": "disable", "instance-ids": [A], "confirm": long}),
+            json!({"action": "enable", "instance-ids": [A], long.clone(): 1}),
+            json!({"action": "disable", "instance-ids": [A], "confirm": confirmation_phrase(1), "window-start": long}),
+        ] {
+            let text = manual_request(&detail, now()).unwrap_err().to_string();
+            assert!(text.len() < 400, "{} chars: {}", text.len(), &text[..100]);
+        }
     }
 
     #[test]

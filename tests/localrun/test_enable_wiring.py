@@ -30,6 +30,37 @@ def test_manual_requests_reach_enable_only_and_other_sources_nothing(template):
     assert router.routes(template, forged) == []
 
 
+def test_manual_requests_from_another_account_reach_nothing(template):
+    pattern = template.resources["EnableFunction"]["Properties"]["Events"]["ManualRequest"]
+    assert pattern["Properties"]["Pattern"]["account"] == [{"Ref": "AWS::AccountId"}]
+    for name in ["manual-enable.json", "manual-disable.json"]:
+        elsewhere = sample(name)
+        elsewhere["account"] = "210987654321"
+        assert router.routes(template, elsewhere) == [], name
+
+
+def create_window_statements(template, function):
+    statements = template.resources[function]["Properties"]["Policies"][0]["Statement"]
+    return [s for s in statements if "ssm:CreateMaintenanceWindow" in json.dumps(s["Action"])]
+
+
+def test_create_maintenance_window_is_granted_on_any_resource_but_only_with_the_products_tags(template):
+    # The Service Authorization Reference lists no resource type for CreateMaintenanceWindow, only
+    # the condition keys aws:RequestTag/${TagKey} and aws:TagKeys: a window ARN never matches it.
+    expected = {
+        "EnableFunction": ("livepatch-autopilot:purpose", "disable-live-patching"),
+        "PlanRebootsFunction": ("livepatch-autopilot:booking", "reboot"),
+    }
+    for function, (key, value) in expected.items():
+        (statement,) = create_window_statements(template, function)
+        assert statement["Action"] == "ssm:CreateMaintenanceWindow", function
+        assert statement["Resource"] == "*", function
+        condition = statement["Condition"]
+        assert condition["StringEquals"] == {f"aws:RequestTag/{key}": value}, function
+        tag_keys = next(v for k, v in condition.items() if k.startswith("ForAllValues:"))
+        assert "aws:TagKeys" in tag_keys, function
+
+
 def test_the_daily_schedule_runs_after_the_scan(template):
     schedules = dict(router.scheduled(template))
     assert schedules["enable"] == {"Ref": "EnableSchedule"}
@@ -64,7 +95,7 @@ def test_the_al2023_document_is_deployed_and_named_in_the_function_environment(t
         assert name == "LivePatchAutopilot-ConfigureKernelLivePatching"
         document = aws.client("ssm").describe_document(Name=name)["Document"]
         assert document["DocumentType"] == "Command"
-        assert [p["Name"] for p in document["Parameters"]] == ["Action"]
+        assert sorted(p["Name"] for p in document["Parameters"]) == ["Action", "StepTimeoutSeconds"]
     finally:
         aws.close()
 

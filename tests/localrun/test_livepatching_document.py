@@ -5,6 +5,7 @@ package manager lock and fails on anything else, and that it refuses other opera
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -14,21 +15,29 @@ from localrun.template import Template
 KERNEL = "6.1.115-126.197.amzn2023.x86_64"
 
 # Packages are files in $STATE/pkg; dnf and systemctl log every call to $STATE/calls. $STATE/locked
-# holds how many more dnf calls fail on the transaction lock; $STATE/broken makes dnf fail otherwise.
+# holds how many more dnf calls find the lock held: like dnf 4, the stub then blocks ("Waiting for
+# process with pid ...", here: fails with the marker "BLOCKED") unless run with exit_on_lock, which
+# fails at once with "... already locked by ...". $STATE/broken makes dnf fail otherwise;
+# $STATE/hang makes it print progress and then hang (killed by the step timeout).
 STUBS = {
     "uname": f'echo "{KERNEL}"',
     "rpm": '[ "$1" = -q ] && [ -e "$STATE/pkg/$2" ]',
     "sleep": 'echo "sleep $*" >> "$STATE/calls"',
     "kpatch": 'printf "Loaded patch modules:\\n\\nInstalled patch modules:\\n"',
     "dnf": """echo "dnf $*" >> "$STATE/calls"
+exit_on_lock=no
+if [ "$1" = --setopt=exit_on_lock=True ]; then exit_on_lock=yes; shift; fi
 locked=$(cat "$STATE/locked" 2>/dev/null || echo 0)
 if [ "$locked" -gt 0 ]; then
   echo $((locked - 1)) > "$STATE/locked"
-  echo "Waiting for process with pid 2718 to finish."
-  echo "Error: Failed to obtain the transaction lock (logged in as: root)." >&2
+  if [ "$exit_on_lock" = no ]; then
+    echo "Waiting for process with pid 2718 to finish."; echo BLOCKED; exit 99
+  fi
+  echo "Error: /var/cache/dnf/metadata_lock.pid already locked by 2718" >&2
   exit 1
 fi
 if [ -e "$STATE/broken" ]; then echo "Error: Unable to find a match: kpatch-dnf" >&2; exit 1; fi
+if [ -e "$STATE/hang" ]; then echo "Downloading Packages: kpatch-dnf"; exec /bin/sleep 30; fi
 case "$1" in
   install) touch "$STATE/pkg/$3"; echo "Installed: $3" ;;
   remove) rm -f "$STATE/pkg/$3"; echo "Removed: $3" ;;
@@ -79,10 +88,14 @@ def run(host: Path, action: str) -> subprocess.CompletedProcess:
 
 
 def calls(host: Path) -> list[str]:
+    """The calls since the last look; every dnf call must set exit_on_lock (shown without it)."""
     path = host / "state" / "calls"
     lines = path.read_text().splitlines() if path.exists() else []
     path.write_text("")
-    return lines
+    for line in lines:
+        if line.startswith("dnf "):
+            assert line.startswith("dnf --setopt=exit_on_lock=True "), line
+    return [line.replace("--setopt=exit_on_lock=True ", "") for line in lines]
 
 
 def test_enable_installs_the_plugin_sets_automatic_updates_and_enables_kpatch(host: Path) -> None:
@@ -123,6 +136,37 @@ def test_a_held_lock_is_waited_out_and_reported(host: Path) -> None:
         "dnf install -y kpatch-dnf",
     ]
     assert "dnf is locked by another process; trying again in 1s (attempt 1 of 3)" in result.stderr
+    assert "already locked by 2718" in result.stdout
+    assert "BLOCKED" not in result.stdout + result.stderr
+
+
+def test_dnf_output_is_streamed_so_a_step_timeout_does_not_lose_it(host: Path) -> None:
+    (host / "state" / "hang").touch()
+    env = {
+        "PATH": f"{host / 'bin'}:/usr/bin:/bin",
+        "STATE": str(host / "state"),
+        "LIVEPATCH_OS_RELEASE": str(host / "os-release"),
+    }
+    # The agent kills the step at its timeout; what was printed until then is all there is.
+    proc = subprocess.Popen(["bash", "-c", script("Enable")], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        deadline = time.monotonic() + 10
+        while "Downloading" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+        assert "Downloading Packages: kpatch-dnf" in line
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_step_timeout_is_a_parameter_with_a_default() -> None:
+    document = Template.load(ROOT / "template.yaml").resources["LivePatchingDocument"]
+    content = document["Properties"]["Content"]
+    parameter = content["parameters"]["StepTimeoutSeconds"]
+    assert parameter["default"] == "1800"
+    (step,) = content["mainSteps"]
+    assert step["inputs"]["timeoutSeconds"] == "{{ StepTimeoutSeconds }}"
 
 
 def test_a_lock_held_too_long_or_another_dnf_error_fails_the_command(host: Path) -> None:
@@ -151,6 +195,10 @@ def test_disable_stops_kpatch_sets_manual_mode_removes_the_plugin_and_is_idempot
         "dnf remove -y kpatch-dnf",
     ]
     assert "No reboot." in result.stdout
+    # kpatch.service is a oneshot: disabling it unloads nothing, and the message says so.
+    assert "unloaded" not in result.stdout
+    assert "stay in effect until the next reboot" in result.stdout
+    assert "kpatch unload --all" in result.stdout
     again = run(host, "Disable")
     assert again.returncode == 0, again.stderr
     assert "kpatch-dnf: not installed" in again.stdout

@@ -9,7 +9,7 @@ import pytest
 from localrun import router
 from localrun.runtime_api import LambdaFunction
 from localrun.stack import ROOT, LocalAws, deploy
-from localrun.template import Template
+from localrun.template import Template, resolve
 
 EVENTS = ROOT / "events"
 BIN = ROOT / "target" / "debug"
@@ -137,7 +137,9 @@ def test_every_event_pattern_has_a_sample_that_it_matches(template):
         if spec.get("Type") in ("EventBridgeRule", "CloudWatchEvent")
     ]
     assert patterns
+    refs = router.static_refs(template)
     for pattern in patterns:
+        pattern = resolve(pattern, refs)  # `!Ref`s as a deployment resolves them (AWS::AccountId too)
         assert any(router.matches(pattern, s) for s in samples), pattern
     schedules = router.scheduled(template)
     assert schedules

@@ -13,8 +13,8 @@ use livepatch_shared::aws::{self, livepatching, ssm, AwsError};
 use livepatch_shared::config::{ConfigError, Env};
 use livepatch_shared::domain::enable::{
     decide_disable, decide_enable, disable_window, live_patching_commands, next_window_start,
-    Action, DisableDecision, EnableDecision, EnableFacts, EnableSettings, LivePatchingFacts,
-    Request, Route, CONFIGURE_KLP, HISTORY,
+    window_over, Action, DisableDecision, EnableDecision, EnableFacts, EnableSettings,
+    LivePatchingFacts, PendingDisable, Request, Route, CONFIGURE_KLP, HISTORY,
 };
 use livepatch_shared::domain::fleet::{ManagedInstance, RunCommand};
 use livepatch_shared::domain::InstanceId;
@@ -92,6 +92,9 @@ pub struct EnableOutcome {
     pub skipped: Vec<Finding>,
     /// Commands of this run found already sent (a redelivered event), not sent again.
     pub already_sent: Vec<String>,
+    /// The product's disable windows that are over (start + duration passed, executions ended),
+    /// deleted by the daily run so they do not count against the 50-windows quota.
+    pub removed_windows: Vec<String>,
     pub failed: Vec<Failed>,
     pub notification_id: Option<String>,
 }
@@ -188,6 +191,9 @@ struct Fleet {
     opted_out: BTreeSet<InstanceId>,
     facts: BTreeMap<InstanceId, BTreeMap<String, String>>,
     history: BTreeMap<InstanceId, Vec<livepatch_shared::domain::enable::LivePatchingRun>>,
+    patch_runs: BTreeMap<InstanceId, String>,
+    /// Disable windows not over yet, except the one this run books (a redelivery finds it).
+    pending: Vec<livepatching::OwnDisableWindow>,
 }
 
 async fn read_fleet(
@@ -201,7 +207,72 @@ async fn read_fleet(
         facts: livepatching::fleet_kernel_facts(&clients.ssm).await?,
         history: livepatching::live_patching_history(&clients.ssm, &documents, now - HISTORY)
             .await?,
+        patch_runs: livepatching::active_patch_runs(&clients.ssm).await?,
+        pending: Vec::new(),
     })
+}
+
+/// The product's disable windows still to run at `now`, except `own` (this request's window).
+async fn pending_disable_windows(
+    clients: &Clients,
+    now: Timestamp,
+    own: &str,
+) -> Result<Vec<livepatching::OwnDisableWindow>, AwsError> {
+    Ok(livepatching::own_disable_windows(&clients.ssm)
+        .await?
+        .into_iter()
+        .filter(|w| w.name != own)
+        .filter(|w| {
+            w.start
+                .is_some_and(|s| !window_over(s, w.duration_hours, now))
+        })
+        .collect())
+}
+
+/// Deletes the product's disable windows that are over and whose executions ended.
+async fn remove_finished_windows(
+    clients: &Clients,
+    settings: &Settings,
+    now: Timestamp,
+    outcome: &mut EnableOutcome,
+) {
+    let windows = match livepatching::own_disable_windows(&clients.ssm).await {
+        Ok(windows) => windows,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not list disable windows; none removed");
+            return;
+        }
+    };
+    for window in windows {
+        let Some(start) = window.start else { continue };
+        if !window_over(start, window.duration_hours, now) {
+            continue;
+        }
+        match livepatching::window_executions_finished(&clients.ssm, &window.window_id).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(err) => {
+                tracing::warn!(window_id = %window.window_id, error = %err, "could not read window executions; kept");
+                continue;
+            }
+        }
+        let removed = if settings.dry_run {
+            Ok(())
+        } else {
+            livepatching::delete_window(&clients.ssm, &window.window_id).await
+        };
+        match removed {
+            Ok(()) => {
+                tracing::info!(window_id = %window.window_id, name = %window.name, dry_run = settings.dry_run, "finished disable window removed");
+                outcome
+                    .removed_windows
+                    .push(format!("{} ({})", window.window_id, window.name));
+            }
+            Err(err) => {
+                tracing::warn!(window_id = %window.window_id, error = %err, "finished disable window not removed")
+            }
+        }
+    }
 }
 
 impl Fleet {
@@ -215,6 +286,18 @@ impl Fleet {
                 .get(&instance.id)
                 .map(LivePatchingFacts::from_inventory),
             history: self.history.get(&instance.id).cloned().unwrap_or_default(),
+            patch_run: self.patch_runs.get(&instance.id).cloned(),
+            pending_disable: self
+                .pending
+                .iter()
+                .find(|w| w.instance_ids.contains(&instance.id))
+                .and_then(|w| {
+                    Some(PendingDisable {
+                        window_id: w.window_id.clone(),
+                        window_name: w.name.clone(),
+                        start: w.start?,
+                    })
+                }),
         }
     }
 }
@@ -250,6 +333,7 @@ async fn scheduled_run(
         record_enable(&instance.id, decision, &mut plan, outcome);
     }
     send(clients, settings, Action::Enable, &plan, now, outcome).await;
+    remove_finished_windows(clients, settings, now, outcome).await;
     Ok(())
 }
 
@@ -283,7 +367,13 @@ async fn manual_run(
             .map_err(gather)?;
         Some(in_scope.into_iter().map(|i| i.id).collect())
     };
-    let fleet = read_fleet(clients, settings, now).await.map_err(gather)?;
+    let mut fleet = read_fleet(clients, settings, now).await.map_err(gather)?;
+    if disable {
+        let own = disable_window(&request.instance_ids, now, &settings.enable, &outcome.run).name;
+        fleet.pending = pending_disable_windows(clients, now, &own)
+            .await
+            .map_err(gather)?;
+    }
     let out_of_scope: Vec<String> = request
         .instance_ids
         .iter()
@@ -321,7 +411,7 @@ async fn manual_run(
                     let note = if reboots {
                         "the instance reboots now (AWS-ConfigureKernelLivePatching Disable removes the plugin and the live patches)"
                     } else {
-                        "kpatch.service stopped and disabled, the plugin removed; no reboot"
+                        "kpatch.service disabled, the plugin removed; no reboot (loaded live patches stay in effect until the next reboot)"
                     };
                     plan.insert(id.clone(), (route, reboots, note.to_owned()));
                 }

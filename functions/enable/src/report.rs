@@ -111,10 +111,12 @@ pub fn summary(outcome: &EnableOutcome, opt_out_tag: &str, now: Timestamp) -> Op
             format!("{} not in effect", outcome.not_in_effect.len()),
             format!("{} not supported", outcome.unsupported.len()),
         ];
-        if manual && (!disabling.is_empty() || booked > 0) {
+        if outcome.trigger == "manual-disable" || !disabling.is_empty() || booked > 0 {
             counts = vec![
                 format!("{} turning off now", disabling.len()),
                 format!("{booked} booked into a window"),
+                format!("{} left as they are", outcome.skipped.len()),
+                format!("{} not supported", outcome.unsupported.len()),
             ];
         }
         if troubles > outcome.not_in_effect.len() {
@@ -209,6 +211,10 @@ pub fn summary(outcome: &EnableOutcome, opt_out_tag: &str, now: Timestamp) -> Op
             .collect(),
     );
     push("Not supported (left alone)", lines(&outcome.unsupported));
+    push(
+        "Finished disable windows removed",
+        outcome.removed_windows.clone(),
+    );
     if manual {
         push("Skipped", lines(&outcome.skipped));
     }
@@ -406,6 +412,41 @@ mod tests {
         assert!(n.subject().chars().count() < 100);
         assert!(n.summary.ends_with("Nothing was sent."), "{}", n.summary);
         assert_eq!(n.event_type, "enable.refused");
+    }
+
+    #[test]
+    fn a_disable_that_changed_nothing_is_summarised_as_a_disable() {
+        let mut outcome = EnableOutcome {
+            trigger: "manual-disable".into(),
+            run: "evt-4".into(),
+            ..EnableOutcome::default()
+        };
+        outcome
+            .skipped
+            .push(finding("i-1", "live patching is already off"));
+        let n = summary(&outcome, "t", now()).unwrap();
+        assert_eq!(
+            n.summary,
+            "Manual request evt-4: 0 turning off now, 0 booked into a window, 1 left as they are, 0 not supported."
+        );
+        assert!(!n.summary.contains("turning on"), "{}", n.summary);
+        assert!(n.email_text().contains("i-1: live patching is already off"));
+    }
+
+    #[test]
+    fn removed_disable_windows_are_listed() {
+        let mut outcome = scheduled();
+        outcome.not_in_effect.push(finding("i-1", "not in effect"));
+        outcome
+            .removed_windows
+            .push("mw-1 (livepatch-autopilot-disable-r-1)".into());
+        let text = summary(&outcome, "t", now()).unwrap().email_text();
+        assert!(
+            text.contains(
+                "Finished disable windows removed:\n  - mw-1 (livepatch-autopilot-disable-r-1)"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

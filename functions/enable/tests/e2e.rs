@@ -644,3 +644,180 @@ async fn a_quiet_day_publishes_nothing() {
     assert!(outcome.notification_id.is_none());
     assert_eq!(aws.notifications().len(), before);
 }
+
+/// Windows of the product's disable prefix.
+async fn disable_windows(aws: &LocalAws) -> Vec<(String, String)> {
+    clients(aws)
+        .ssm
+        .describe_maintenance_windows()
+        .send()
+        .await
+        .unwrap()
+        .window_identities()
+        .iter()
+        .filter(|w| {
+            w.name()
+                .unwrap_or_default()
+                .starts_with("livepatch-autopilot-disable-")
+        })
+        .map(|w| {
+            (
+                w.window_id().unwrap().to_owned(),
+                w.name().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_half_made_window_is_completed_a_second_request_is_told_it_is_booked_and_the_window_is_removed_when_over(
+) {
+    let aws = LocalAws::start_with(&cases());
+    scan(&aws, "2026-12-03T01:00:00Z").await;
+    let ssm = clients(&aws).ssm;
+    // An earlier delivery created the window, then failed before its target and task.
+    let half = ssm
+        .create_maintenance_window()
+        .name("livepatch-autopilot-disable-r-1201")
+        .schedule("at(2026-12-04T03:00:00)")
+        .schedule_timezone("UTC")
+        .duration(2)
+        .cutoff(1)
+        .allow_unassociated_targets(false)
+        .tags(
+            aws_sdk_ssm::types::Tag::builder()
+                .key("livepatch-autopilot:purpose")
+                .value("disable-live-patching")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .window_id()
+        .unwrap()
+        .to_owned();
+    let detail = json!({"action": "disable", "instance-ids": [AL2_ON],
+        "confirm": "DISABLE LIVE PATCHING ON 1 INSTANCE"});
+    let first = run(
+        &aws,
+        &request("r-1201", "2026-12-03T09:00:00Z", detail.clone()),
+        &[],
+    )
+    .await;
+    assert_eq!(first.booked[0].window_id.as_deref(), Some(half.as_str()));
+    let targets = ssm
+        .describe_maintenance_window_targets()
+        .window_id(&half)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(targets.targets().len(), 1, "the target is registered");
+    let tasks = ssm
+        .describe_maintenance_window_tasks()
+        .window_id(&half)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tasks.tasks().len(), 1, "the task is registered");
+    assert_eq!(tasks.tasks()[0].task_arn(), Some(AWS_DOC));
+    // Redelivered again: nothing doubled.
+    run(
+        &aws,
+        &request("r-1201", "2026-12-03T09:00:00Z", detail.clone()),
+        &[],
+    )
+    .await;
+    let tasks = ssm
+        .describe_maintenance_window_tasks()
+        .window_id(&half)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tasks.tasks().len(), 1);
+
+    // Another request for the same instance: already booked, no second window.
+    let second = run(
+        &aws,
+        &request("r-1202", "2026-12-03T10:00:00Z", detail),
+        &[],
+    )
+    .await;
+    assert!(second.booked.is_empty(), "{second:#?}");
+    let (_, reason) = reasons(&second.skipped)[0];
+    assert!(
+        reason.starts_with(&format!(
+            "already booked in {half} (livepatch-autopilot-disable-r-1201) at 2026-12-04T03:00:00Z"
+        )),
+        "{reason}"
+    );
+    assert_eq!(disable_windows(&aws).await.len(), 1);
+
+    // The daily run after the window is over removes it.
+    aws.set_clock("2026-12-04T04:30:00Z");
+    aws.run_agents();
+    let during = run(&aws, &scheduled("e-1201", "2026-12-04T04:30:00Z"), &[]).await;
+    assert!(during.removed_windows.is_empty(), "not over yet");
+    aws.set_clock("2026-12-04T06:00:00Z");
+    aws.run_agents();
+    let after = run(&aws, &scheduled("e-1202", "2026-12-05T02:00:00Z"), &[]).await;
+    assert_eq!(
+        after.removed_windows,
+        [format!("{half} (livepatch-autopilot-disable-r-1201)")]
+    );
+    assert!(disable_windows(&aws).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_rebooting_disable_waits_for_a_running_patch_run() {
+    let aws = LocalAws::start_with(&cases());
+    scan(&aws, "2026-12-03T01:00:00Z").await;
+    aws.set_clock("2026-12-03T08:59:00Z");
+    let patch = clients(&aws)
+        .ssm
+        .send_command()
+        .document_name("AWS-RunPatchBaseline")
+        .instance_ids(AL2_ON)
+        .parameters("Operation", vec!["Install".into()])
+        .send()
+        .await
+        .unwrap();
+    let patch_id = patch.command().unwrap().command_id().unwrap().to_owned();
+    let detail = json!({"action": "disable", "instance-ids": [AL2_ON],
+        "confirm": "DISABLE LIVE PATCHING ON 1 INSTANCE", "now": true});
+    let outcome = run(
+        &aws,
+        &request("r-1301", "2026-12-03T09:00:00Z", detail),
+        &[],
+    )
+    .await;
+    assert!(outcome.switching.is_empty(), "{outcome:#?}");
+    assert_eq!(
+        reasons(&outcome.skipped),
+        [(
+            AL2_ON,
+            format!("patch run in progress: {patch_id}").as_str()
+        )]
+    );
+    assert!(switches(&aws).is_empty());
+    assert!(email(&aws).contains("0 turning off now"));
+}
+
+#[tokio::test]
+async fn an_enable_after_the_products_own_disable_goes_by_the_command_not_the_older_facts() {
+    let aws = LocalAws::start_with(&cases());
+    scan(&aws, "2026-12-03T01:00:00Z").await;
+    run(&aws, &scheduled("e-1401", "2026-12-03T02:00:00Z"), &[]).await;
+    aws.run_agents();
+    scan(&aws, "2026-12-03T03:00:00Z").await; // AL2023 on in the facts
+    let off = json!({"action": "disable", "instance-ids": [AL2023],
+        "confirm": "DISABLE LIVE PATCHING ON 1 INSTANCE"});
+    run(&aws, &request("r-1401", "2026-12-03T09:00:00Z", off), &[]).await;
+    aws.run_agents();
+    assert!(!livepatch(&aws, AL2023).0);
+    // No scan since: the facts still say on.
+    let on = json!({"action": "enable", "instance-ids": [AL2023]});
+    let outcome = run(&aws, &request("r-1402", "2026-12-03T10:00:00Z", on), &[]).await;
+    assert_eq!(outcome.switching.len(), 1, "{outcome:#?}");
+    assert_eq!(outcome.switching[0].instance_id, AL2023);
+}

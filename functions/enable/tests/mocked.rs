@@ -100,6 +100,12 @@ fn no_history() -> Rule {
         .then_output(|| ListCommandInvocationsOutput::builder().build())
 }
 
+/// No maintenance windows (the daily run looks for finished disable windows to remove).
+fn no_windows() -> Rule {
+    mock!(aws_sdk_ssm::Client::describe_maintenance_windows)
+        .then_output(|| DescribeMaintenanceWindowsOutput::builder().build())
+}
+
 fn no_commands() -> Rule {
     mock!(aws_sdk_ssm::Client::list_commands).then_output(|| ListCommandsOutput::builder().build())
 }
@@ -141,11 +147,17 @@ async fn a_throttled_send_is_retried_with_backoff_and_goes_through() {
         .times(2)
         .output(|| sent("c-1"))
         .build();
-    let rules = [fleet(), facts_off(), no_history(), no_commands()];
+    let rules = [
+        fleet(),
+        facts_off(),
+        no_history(),
+        no_commands(),
+        no_windows(),
+    ];
     let ssm = mock_client!(
         aws_sdk_ssm,
         RuleMode::MatchAny,
-        [&rules[0], &rules[1], &rules[2], &rules[3], &send],
+        [&rules[0], &rules[1], &rules[2], &rules[3], &rules[4], &send],
         quick_retries
     );
     let publish = published();
@@ -168,11 +180,17 @@ async fn a_throttled_send_is_retried_with_backoff_and_goes_through() {
 async fn a_send_that_stays_throttled_is_reported_not_sent_and_the_run_completes() {
     let send = mock!(aws_sdk_ssm::Client::send_command)
         .then_http_response(|| ssm_error("ThrottlingException"));
-    let rules = [fleet(), facts_off(), no_history(), no_commands()];
+    let rules = [
+        fleet(),
+        facts_off(),
+        no_history(),
+        no_commands(),
+        no_windows(),
+    ];
     let ssm = mock_client!(
         aws_sdk_ssm,
         RuleMode::MatchAny,
-        [&rules[0], &rules[1], &rules[2], &rules[3], &send],
+        [&rules[0], &rules[1], &rules[2], &rules[3], &rules[4], &send],
         quick_retries
     );
     let publish = mock!(aws_sdk_sns::Client::publish)
@@ -206,11 +224,17 @@ async fn an_instance_ssm_refuses_is_sent_alone_so_the_other_still_goes() {
             aws_smithy_mocks::MockResponse::Output(sent("c-2"))
         }
     });
-    let rules = [fleet(), facts_off(), no_history(), no_commands()];
+    let rules = [
+        fleet(),
+        facts_off(),
+        no_history(),
+        no_commands(),
+        no_windows(),
+    ];
     let ssm = mock_client!(
         aws_sdk_ssm,
         RuleMode::MatchAny,
-        [&rules[0], &rules[1], &rules[2], &rules[3], &send],
+        [&rules[0], &rules[1], &rules[2], &rules[3], &rules[4], &send],
         |c| c.retry_config(RetryConfig::disabled())
     );
     let publish = published();

@@ -2,11 +2,16 @@
 //! and maintenance window that do it.
 //!
 //! AL2 has an AWS document, `AWS-ConfigureKernelLivePatching`; AL2023 has none, so the product
-//! ships its own (parameter `Action` = `Enable` | `Disable`). On AL2, below `4.14.165-131.185` or on
-//! a kernel series without live patches (5.15), the AWS document installs a kernel **and reboots**:
-//! unless reboots are allowed, such an instance is [`EnableDecision::DeferredToRebootWindow`]. The
-//! reboot planner finds those instances with [`needs_reboot_to_enable`] (nothing is written for
-//! them: after the booked reboot into a newer kernel, the next daily run enables without a reboot).
+//! ships its own (parameter `Action` = `Enable` | `Disable`). On AL2 4.14 below `4.14.165-131.185`,
+//! the AWS document installs a newer 4.14 kernel **and reboots**: unless reboots are allowed, such
+//! an instance is [`EnableDecision::DeferredToRebootWindow`]; [`needs_reboot_to_enable`] names it
+//! (after a reboot into a newer kernel, the next daily run enables without a reboot). An AL2 kernel
+//! series with no live patches at all (5.15, 4.19) is [`EnablePath::Unsupported`]: enabling there
+//! installs no kernel that has them, so no reboot would ever help; moving to 5.10 is a person's call.
+//!
+//! Kernel facts lag behind the product's own commands: when its latest successful enable or
+//! disable on an instance is newer than the facts, the state is taken from that command, never
+//! answered "already on/off" from the older facts.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -34,6 +39,8 @@ pub const HISTORY: SignedDuration = SignedDuration::from_hours(30 * 24);
 /// A booked disable window: its length and the cut-off before its end after which nothing starts.
 pub const WINDOW_HOURS: i32 = 2;
 pub const WINDOW_CUTOFF_HOURS: i32 = 1;
+/// Every disable window of the product is named with this prefix (then the request's id).
+pub const DISABLE_WINDOW_PREFIX: &str = "livepatch-autopilot-disable-";
 
 // -- what the kernel facts say ------------------------------------------------------------------
 
@@ -248,8 +255,6 @@ pub enum RebootReason {
         kernel: KernelRelease,
         minimum: KernelRelease,
     },
-    /// An AL2 kernel series that gets no live patches (5.15): only another kernel, and a reboot, helps.
-    NoLivePatches { kernel: KernelRelease },
 }
 
 impl fmt::Display for RebootReason {
@@ -260,10 +265,6 @@ impl fmt::Display for RebootReason {
                 "kernel {kernel} is below {}-{}: enabling installs a newer kernel and reboots",
                 minimum.version(),
                 minimum.release()
-            ),
-            Self::NoLivePatches { kernel } => write!(
-                f,
-                "kernel {kernel} gets no live patches: enabling installs a kernel that does and reboots"
             ),
         }
     }
@@ -294,25 +295,26 @@ pub fn enable_path(platform: &Platform, kernel: &KernelRelease) -> EnablePath {
                 minimum,
             },
         ),
-        // 4.14 on arm64 (or of unknown arch) and kernels of the other dist are not fixable by us.
+        // An AL2 series with no live patches (5.15, 4.19): enabling installs no kernel that has
+        // them, so a reboot would land on the same series again. Moving to 5.10 is a person's call.
         LivePatchSupport::NoLivePatches { .. }
             if route == Route::Al2
                 && kernel.dist() == Dist::Amzn2
                 && kernel.series() != (4, 14) =>
         {
-            EnablePath::AfterReboot(
-                route,
-                RebootReason::NoLivePatches {
-                    kernel: kernel.clone(),
-                },
-            )
+            let (major, minor) = kernel.series();
+            EnablePath::Unsupported(format!(
+                "no live patches for kernel series {major}.{minor} ({kernel}); move to kernel 5.10 (amazon-linux-extras install kernel-5.10) and reboot"
+            ))
         }
+        // 4.14 on arm64 (or of unknown arch) and kernels of the other dist.
         LivePatchSupport::NoLivePatches { reason } => EnablePath::Unsupported(reason),
     }
 }
 
-/// For the reboot planner: `Some` when enabling live patching on this kernel would install a
-/// kernel and reboot, so the instance belongs in a maintenance window.
+/// `Some` when enabling live patching on this kernel installs a newer kernel and reboots (AL2 4.14
+/// below the minimum only), so the instance belongs in a maintenance window. Kernel series without
+/// live patches (AL2 5.15) are never named: rebooting them changes nothing.
 pub fn needs_reboot_to_enable(platform: &Platform, kernel: &KernelRelease) -> Option<RebootReason> {
     match enable_path(platform, kernel) {
         EnablePath::AfterReboot(_, reason) => Some(reason),
@@ -345,6 +347,18 @@ pub struct EnableFacts {
     pub facts: Option<LivePatchingFacts>,
     /// Runs of the enable/disable documents on it within [`HISTORY`], in any order.
     pub history: Vec<LivePatchingRun>,
+    /// The id of an `AWS-RunPatchBaseline` command still running on it: a rebooting action waits.
+    pub patch_run: Option<String>,
+    /// A disable window of the product, not yet run, that already names it.
+    pub pending_disable: Option<PendingDisable>,
+}
+
+/// A disable window of the product that has not run yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDisable {
+    pub window_id: String,
+    pub window_name: String,
+    pub start: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -387,10 +401,17 @@ pub enum EnableSkip {
         command_id: String,
         document: String,
     },
-    /// Our enable succeeded; no kernel facts were collected since to confirm it.
+    /// Our enable (or disable) succeeded; no kernel facts were collected since to confirm it.
     AwaitingFacts {
         command_id: String,
+        action: Action,
     },
+    /// The action reboots and a patch run (`AWS-RunPatchBaseline`) is still running on it.
+    PatchRunInProgress {
+        command_id: String,
+    },
+    /// A disable window of the product already names it.
+    AlreadyBooked(PendingDisable),
     /// A person disabled it through the product: the schedule does not turn it back on.
     DisabledOnRequest {
         command_id: String,
@@ -417,9 +438,21 @@ impl fmt::Display for EnableSkip {
                 command_id,
                 document,
             } => write!(f, "{document} command {command_id} is still running on it"),
-            Self::AwaitingFacts { command_id } => write!(
+            Self::AwaitingFacts { command_id, action } => write!(
                 f,
-                "enabled by command {command_id}; the next kernel facts will confirm it"
+                "{} by command {command_id}; awaiting fresh kernel facts to confirm it",
+                match action {
+                    Action::Enable => "enabled",
+                    Action::Disable => "disabled",
+                }
+            ),
+            Self::PatchRunInProgress { command_id } => {
+                write!(f, "patch run in progress: {command_id}")
+            }
+            Self::AlreadyBooked(p) => write!(
+                f,
+                "already booked in {} ({}) at {}; to disable sooner, delete that window and send the request again",
+                p.window_id, p.window_name, p.start
             ),
             Self::DisabledOnRequest {
                 command_id,
@@ -483,6 +516,7 @@ struct Gated<'a> {
     facts: &'a LivePatchingFacts,
     kernel: KernelRelease,
     route: Route,
+    patch_run: Option<&'a str>,
 }
 
 enum Blocked {
@@ -537,7 +571,22 @@ fn gate(facts: &EnableFacts, respect_opt_out: bool) -> Result<Gated<'_>, Blocked
         facts: kernel_facts,
         kernel,
         route,
+        patch_run: facts.patch_run.as_deref(),
     })
+}
+
+/// The product's latest successful enable or disable on the instance when it is newer than the
+/// kernel facts (or there is no collection time): the facts predate it and cannot tell its state.
+fn newer_than_facts<'a>(
+    facts: &'a EnableFacts,
+    kernel_facts: &LivePatchingFacts,
+) -> Option<&'a LivePatchingRun> {
+    facts
+        .history
+        .iter()
+        .filter(|r| r.by_us.is_some() && r.status == InvocationStatus::Success)
+        .filter(|r| kernel_facts.collected_at.is_none_or(|at| r.requested > at))
+        .max_by(|a, b| (a.requested, &a.command_id).cmp(&(b.requested, &b.command_id)))
 }
 
 /// Decides whether to enable live patching on one instance.
@@ -553,7 +602,18 @@ pub fn decide_enable(
         Err(Blocked::Unsupported(reason)) => return EnableDecision::Unsupported(reason),
     };
     let manual = request == Request::Manual;
-    match gated.facts.state() {
+    let state = match newer_than_facts(facts, gated.facts) {
+        Some(run) if run.by_us == Some(Action::Enable) => {
+            return EnableDecision::Skip(EnableSkip::AwaitingFacts {
+                command_id: run.command_id.clone(),
+                action: Action::Enable,
+            })
+        }
+        // Disabled after the facts were collected: off, whatever they say.
+        Some(_) => LivePatchingState::Off,
+        None => gated.facts.state(),
+    };
+    match state {
         LivePatchingState::On => return EnableDecision::Skip(EnableSkip::AlreadyOn),
         // Enabling again enables kpatch.service, which loads the installed patches.
         LivePatchingState::NotInEffect(_) if manual => return by_path(&gated, settings, true),
@@ -593,6 +653,7 @@ pub fn decide_enable(
             Some(collected_at) if collected_at > last.requested => by_path(&gated, settings, false),
             _ => EnableDecision::Skip(EnableSkip::AwaitingFacts {
                 command_id: last.command_id.clone(),
+                action: Action::Enable,
             }),
         };
     }
@@ -617,10 +678,15 @@ fn by_path(gated: &Gated<'_>, settings: &EnableSettings, repair: bool) -> Enable
             reboot: None,
             repair,
         },
-        EnablePath::AfterReboot(route, reason) if settings.allow_reboot => EnableDecision::Enable {
-            route,
-            reboot: Some(reason),
-            repair,
+        EnablePath::AfterReboot(route, reason) if settings.allow_reboot => match gated.patch_run {
+            Some(command_id) => EnableDecision::Skip(EnableSkip::PatchRunInProgress {
+                command_id: command_id.to_owned(),
+            }),
+            None => EnableDecision::Enable {
+                route,
+                reboot: Some(reason),
+                repair,
+            },
         },
         EnablePath::AfterReboot(_, reason) => EnableDecision::DeferredToRebootWindow(reason),
         EnablePath::Unsupported(reason) => EnableDecision::Unsupported(reason),
@@ -634,13 +700,32 @@ pub fn decide_disable(facts: &EnableFacts, now: bool) -> DisableDecision {
         Err(Blocked::Skip(skip)) => return DisableDecision::Skip(skip),
         Err(Blocked::Unsupported(reason)) => return DisableDecision::Unsupported(reason),
     };
-    if gated.facts.state() == LivePatchingState::Off {
+    if let Some(pending) = &facts.pending_disable {
+        return DisableDecision::Skip(EnableSkip::AlreadyBooked(pending.clone()));
+    }
+    let off = match newer_than_facts(facts, gated.facts) {
+        Some(run) if run.by_us == Some(Action::Disable) => {
+            return DisableDecision::Skip(EnableSkip::AwaitingFacts {
+                command_id: run.command_id.clone(),
+                action: Action::Disable,
+            })
+        }
+        // Enabled after the facts were collected: on, whatever they say.
+        Some(_) => false,
+        None => gated.facts.state() == LivePatchingState::Off,
+    };
+    if off {
         return DisableDecision::Skip(EnableSkip::AlreadyOff);
     }
     match gated.route {
-        Route::Al2 if now => DisableDecision::Disable {
-            route: Route::Al2,
-            reboots: true,
+        Route::Al2 if now => match gated.patch_run {
+            Some(command_id) => DisableDecision::Skip(EnableSkip::PatchRunInProgress {
+                command_id: command_id.to_owned(),
+            }),
+            None => DisableDecision::Disable {
+                route: Route::Al2,
+                reboots: true,
+            },
         },
         Route::Al2 => DisableDecision::InWindow { route: Route::Al2 },
         Route::Al2023 => DisableDecision::Disable {
@@ -723,7 +808,7 @@ pub fn disable_window(
         })
         .collect();
     DisableWindow {
-        name: format!("livepatch-autopilot-disable-{safe}")
+        name: format!("{DISABLE_WINDOW_PREFIX}{safe}")
             .chars()
             .take(128)
             .collect(),
@@ -732,6 +817,22 @@ pub fn disable_window(
         cutoff_hours: WINDOW_CUTOFF_HOURS,
         task,
     }
+}
+
+/// The start of a one-time window from its schedule, `at(2026-12-04T03:00:00)` in UTC (as the
+/// product books them); `None` for any other schedule.
+pub fn one_time_start(schedule: &str) -> Option<Timestamp> {
+    let inner = schedule.trim().strip_prefix("at(")?.strip_suffix(')')?;
+    let civil: jiff::civil::DateTime = inner.parse().ok()?;
+    civil
+        .to_zoned_datetime(TimeZone::UTC)
+        .ok()
+        .map(|z| z.timestamp())
+}
+
+/// Whether a window that starts at `start` and lasts `duration_hours` is over at `now`.
+pub fn window_over(start: Timestamp, duration_hours: i32, now: Timestamp) -> bool {
+    start + SignedDuration::from_hours(i64::from(duration_hours)) <= now
 }
 
 /// The next `hour`:00 UTC at least an hour after `now`: when a disable booked without a time runs.
@@ -820,6 +921,8 @@ mod tests {
                 collected_at: Some(ago(1)),
             }),
             history: vec![],
+            patch_run: None,
+            pending_disable: None,
         }
     }
 
@@ -951,22 +1054,33 @@ mod tests {
     }
 
     #[test]
-    fn al2_515_gets_no_live_patches_so_enabling_it_needs_a_reboot() {
-        let d = decide(&al2(AL2_515));
-        assert!(
-            matches!(
-                &d,
-                EnableDecision::DeferredToRebootWindow(RebootReason::NoLivePatches { .. })
-            ),
-            "{d:?}"
-        );
-        assert!(matches!(
-            allowing_reboot(&al2(AL2_515)),
-            EnableDecision::Enable {
-                reboot: Some(RebootReason::NoLivePatches { .. }),
-                ..
+    fn al2_515_gets_no_live_patches_so_it_is_unsupported_never_rebooted_even_when_allowed() {
+        for kernel in [AL2_515, "4.19.10-1.1.amzn2.x86_64"] {
+            for d in [
+                decide(&al2(kernel)),
+                allowing_reboot(&al2(kernel)),
+                manual(&al2(kernel)),
+            ] {
+                let EnableDecision::Unsupported(reason) = &d else {
+                    panic!("{kernel}: {d:?}")
+                };
+                assert!(
+                    reason.starts_with("no live patches for kernel series ")
+                        && reason.ends_with(
+                            "; move to kernel 5.10 (amazon-linux-extras install kernel-5.10) and reboot"
+                        ),
+                    "{reason}"
+                );
             }
-        ));
+            assert!(needs_reboot_to_enable(&Platform::AmazonLinux2, &k(kernel)).is_none());
+        }
+        let EnableDecision::Unsupported(reason) = decide(&al2(AL2_515)) else {
+            panic!()
+        };
+        assert!(
+            reason.starts_with("no live patches for kernel series 5.15 ("),
+            "{reason}"
+        );
     }
 
     #[test]
@@ -1127,6 +1241,7 @@ mod tests {
         }];
         let waiting = EnableDecision::Skip(EnableSkip::AwaitingFacts {
             command_id: "c-1".into(),
+            action: Action::Enable,
         });
         assert_eq!(decide(&f), waiting);
         assert_eq!(manual(&f), waiting, "a redelivered request does not resend");
@@ -1269,8 +1384,8 @@ mod tests {
         let al2 = Platform::AmazonLinux2;
         for (platform, kernel, needs) in [
             (&al2, AL2_414_OLD, true),
-            (&al2, AL2_515, true),
-            (&al2, "4.19.10-1.1.amzn2.x86_64", true),
+            (&al2, AL2_515, false),
+            (&al2, "4.19.10-1.1.amzn2.x86_64", false),
             (&al2, AL2_414_MIN, false),
             (&al2, AL2_510_X86, false),
             (&al2, AL2_510_ARM, false),
@@ -1347,6 +1462,16 @@ mod tests {
     }
 
     #[test]
+    fn a_one_time_window_is_over_once_its_start_plus_duration_has_passed() {
+        let start = one_time_start("at(2026-12-04T03:00:00)").unwrap();
+        assert_eq!(start, "2026-12-04T03:00:00Z".parse::<Timestamp>().unwrap());
+        assert_eq!(one_time_start("cron(0 3 ? * SUN *)"), None);
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert!(!window_over(start, 2, at("2026-12-04T04:59:59Z")));
+        assert!(window_over(start, 2, at("2026-12-04T05:00:00Z")));
+    }
+
+    #[test]
     fn windows_start_at_the_next_hour_at_least_an_hour_away_or_when_asked() {
         let at = |s: &str| s.parse::<Timestamp>().unwrap();
         assert_eq!(
@@ -1391,5 +1516,132 @@ mod tests {
         let none = LivePatchingFacts::from_inventory(&BTreeMap::new());
         assert_eq!(none.state(), LivePatchingState::Off);
         assert!(none.kernel().is_err());
+    }
+
+    #[test]
+    fn a_request_after_the_products_own_newer_command_never_answers_already_from_stale_facts() {
+        // Facts (an hour ago) say on; the product disabled it half an hour ago.
+        let mut f = on(al2023(AL2023_61), "enabled", NOTHING_INSTALLED);
+        f.history = vec![LivePatchingRun {
+            requested: now() - SignedDuration::from_mins(30),
+            ..run("c-off", 0, InvocationStatus::Success, Some(Action::Disable))
+        }];
+        assert_eq!(
+            manual(&f),
+            enable(Route::Al2023),
+            "off, whatever the facts say"
+        );
+        assert!(matches!(
+            decide(&f),
+            EnableDecision::Skip(EnableSkip::DisabledOnRequest { .. })
+        ));
+        assert_eq!(
+            decide_disable(&f, false),
+            DisableDecision::Skip(EnableSkip::AwaitingFacts {
+                command_id: "c-off".into(),
+                action: Action::Disable
+            }),
+            "a redelivered disable is not sent again, nor answered already off"
+        );
+        // Facts say off; the product enabled it half an hour ago: a disable goes through.
+        let mut f = al2023(AL2023_61);
+        f.history = vec![LivePatchingRun {
+            requested: now() - SignedDuration::from_mins(30),
+            ..run("c-on", 0, InvocationStatus::Success, Some(Action::Enable))
+        }];
+        assert_eq!(
+            decide_disable(&f, false),
+            DisableDecision::Disable {
+                route: Route::Al2023,
+                reboots: false
+            }
+        );
+        // Facts on, our enable newer: awaiting facts, not "already on".
+        let f = on(f, "enabled", NOTHING_INSTALLED);
+        assert_eq!(
+            manual(&f),
+            EnableDecision::Skip(EnableSkip::AwaitingFacts {
+                command_id: "c-on".into(),
+                action: Action::Enable
+            })
+        );
+        assert_eq!(
+            EnableSkip::AwaitingFacts {
+                command_id: "c-on".into(),
+                action: Action::Enable
+            }
+            .to_string(),
+            "enabled by command c-on; awaiting fresh kernel facts to confirm it"
+        );
+        // Commands older than the facts (or someone else's, or failed) leave the facts in charge.
+        let mut f = on(al2023(AL2023_61), "enabled", NOTHING_INSTALLED);
+        f.history = vec![
+            run("c-old", 2, InvocationStatus::Success, Some(Action::Disable)),
+            LivePatchingRun {
+                requested: now() - SignedDuration::from_mins(30),
+                ..run("c-foreign", 0, InvocationStatus::Success, None)
+            },
+            LivePatchingRun {
+                requested: now() - SignedDuration::from_mins(20),
+                ..run(
+                    "c-failed",
+                    0,
+                    InvocationStatus::Failed,
+                    Some(Action::Disable),
+                )
+            },
+        ];
+        assert_eq!(manual(&f), EnableDecision::Skip(EnableSkip::AlreadyOn));
+    }
+
+    #[test]
+    fn an_instance_in_a_pending_disable_window_is_answered_already_booked() {
+        let mut f = on(al2(AL2_510_X86), "enabled", NOTHING_INSTALLED);
+        let pending = PendingDisable {
+            window_id: "mw-0123456789abcdef0".into(),
+            window_name: "livepatch-autopilot-disable-r-1".into(),
+            start: "2026-12-04T03:00:00Z".parse().unwrap(),
+        };
+        f.pending_disable = Some(pending.clone());
+        for now in [false, true] {
+            assert_eq!(
+                decide_disable(&f, now),
+                DisableDecision::Skip(EnableSkip::AlreadyBooked(pending.clone()))
+            );
+        }
+        assert!(EnableSkip::AlreadyBooked(pending)
+            .to_string()
+            .starts_with("already booked in mw-0123456789abcdef0 (livepatch-autopilot-disable-r-1) at 2026-12-04T03:00:00Z"));
+    }
+
+    #[test]
+    fn rebooting_actions_wait_for_a_running_patch_run_and_others_do_not() {
+        let mut f = on(al2(AL2_510_X86), "enabled", NOTHING_INSTALLED);
+        f.patch_run = Some("c-patch".into());
+        let waiting = EnableSkip::PatchRunInProgress {
+            command_id: "c-patch".into(),
+        };
+        assert_eq!(waiting.to_string(), "patch run in progress: c-patch");
+        assert_eq!(
+            decide_disable(&f, true),
+            DisableDecision::Skip(waiting.clone())
+        );
+        assert_eq!(
+            decide_disable(&f, false),
+            DisableDecision::InWindow { route: Route::Al2 },
+            "the window runs later"
+        );
+        let mut old = al2(AL2_414_OLD);
+        old.patch_run = Some("c-patch".into());
+        assert_eq!(allowing_reboot(&old), EnableDecision::Skip(waiting));
+        let mut al2023_on = on(al2023(AL2023_61), "enabled", NOTHING_INSTALLED);
+        al2023_on.patch_run = Some("c-patch".into());
+        assert!(matches!(
+            decide_disable(&al2023_on, true),
+            DisableDecision::Disable { reboots: false, .. }
+        ));
+        let mut plain = al2(AL2_510_X86);
+        plain.patch_run = Some("c-patch".into());
+        assert_eq!(decide(&plain), enable(Route::Al2), "no reboot, no wait");
     }
 }

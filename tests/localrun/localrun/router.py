@@ -7,6 +7,9 @@ from typing import Any
 
 from .template import Template, resolve
 
+#: `AWS::AccountId` without a deployment: the account of the samples in events/ (stack.ACCOUNT).
+LOCAL_ACCOUNT = "123456789012"
+
 
 def matches(pattern: Any, event: Any) -> bool:
     """EventBridge pattern matching for the forms the template uses: value lists, nested objects,
@@ -75,6 +78,8 @@ def routes(template: Template, event: dict, refs: dict[str, str] | None = None) 
 def static_refs(template: Template) -> dict[str, str]:
     """What a `Ref` resolves to without deploying: parameter defaults and fixed resource names."""
     refs = {name: str(value) for name, value in template.parameter_defaults().items()}
+    # The account the samples in events/ come from, as a deployment resolves `AWS::AccountId`.
+    refs["AWS::AccountId"] = LOCAL_ACCOUNT
     for logical_id, resource in template.body.get("Resources", {}).items():
         name = resource.get("Properties", {}).get("Name")
         if isinstance(name, str):
