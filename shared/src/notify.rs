@@ -71,12 +71,26 @@ const RELATED_MAX: usize = 20;
 const MESSAGE_MAX_BYTES: usize = 240 * 1024;
 
 impl Notification {
+    /// The email subject: SNS takes ASCII only, one line, under 100 characters.
     pub fn subject(&self) -> String {
-        let one_line: String = format!("[{PRODUCT}] {}", self.title)
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        truncate_chars(&one_line, SUBJECT_MAX)
+        let mut ascii = String::new();
+        for c in format!("[{PRODUCT}] {}", self.title).chars() {
+            match c {
+                c if c.is_control() => ascii.push(' '),
+                c if c.is_ascii() => ascii.push(c),
+                '…' => ascii.push_str("..."),
+                '–' | '—' | '−' => ascii.push('-'),
+                '‘' | '’' => ascii.push('\''),
+                '“' | '”' => ascii.push('"'),
+                _ => ascii.push('?'),
+            }
+        }
+        if ascii.len() <= SUBJECT_MAX {
+            return ascii;
+        }
+        ascii.truncate(SUBJECT_MAX - 3);
+        ascii.push_str("...");
+        ascii
     }
 
     /// Plain text for email (and SNS `default`).
@@ -140,21 +154,35 @@ impl Notification {
     }
 
     pub fn render(&self) -> Rendered {
-        let body = |max_lines: usize| {
-            let text = self.email_text_showing(max_lines);
+        let capped = self.capped();
+        let body = |n: &Notification, max_lines: usize| {
+            let text = n.email_text_showing(max_lines);
             json!({
                 "default": text,
                 "email": text,
-                "https": self.chat_card_showing(max_lines).to_string(),
+                "https": n.chat_card_showing(max_lines).to_string(),
             })
             .to_string()
         };
-        let mut message = body(SECTION_MAX_LINES);
+        let mut message = body(&capped, SECTION_MAX_LINES);
         for max_lines in [20, 5, 0] {
             if message.len() <= MESSAGE_MAX_BYTES {
                 break;
             }
-            message = body(max_lines);
+            message = body(&capped, max_lines);
+        }
+        if message.len() > MESSAGE_MAX_BYTES {
+            // Even the headings alone are too many: say so rather than lose the message.
+            let mut bare = capped.clone();
+            bare.summary.push_str(&format!(
+                " ({} sections and {} next steps left out to stay under the SNS size limit; see the function's log.)",
+                capped.sections.len(),
+                capped.next_steps.len()
+            ));
+            bare.sections.clear();
+            bare.next_steps.clear();
+            bare.related_resources.clear();
+            message = body(&bare, 0);
         }
         Rendered {
             subject: self.subject(),
@@ -164,6 +192,30 @@ impl Notification {
                 ("severity", self.level.as_str().to_owned()),
             ],
         }
+    }
+}
+
+/// Free text a message carries outside its sections, capped so one field cannot break the size limit.
+const TITLE_MAX_CHARS: usize = 250;
+const SUMMARY_MAX_CHARS: usize = 2_000;
+const HEADING_MAX_CHARS: usize = 200;
+const KEYWORDS_MAX: usize = 20;
+const KEYWORD_MAX_CHARS: usize = 64;
+
+impl Notification {
+    fn capped(&self) -> Notification {
+        let mut n = self.clone();
+        n.title = truncate_chars(&n.title, TITLE_MAX_CHARS);
+        n.summary = truncate_chars(&n.summary, SUMMARY_MAX_CHARS);
+        for section in &mut n.sections {
+            section.heading = truncate_chars(&section.heading, HEADING_MAX_CHARS);
+        }
+        n.keywords.truncate(KEYWORDS_MAX);
+        for keyword in &mut n.keywords {
+            *keyword = truncate_chars(keyword, KEYWORD_MAX_CHARS);
+        }
+        n.related_resources.truncate(RELATED_MAX);
+        n
     }
 }
 
@@ -351,7 +403,7 @@ mod tests {
         assert!(subject.chars().count() < 100);
         assert!(!subject.contains('\n'));
         assert!(subject.starts_with("[livepatch-autopilot] line one line two"));
-        assert!(subject.ends_with('…'));
+        assert!(subject.ends_with("...") && subject.is_ascii());
     }
 
     #[test]
@@ -457,5 +509,47 @@ mod tests {
         let problems = validate_chat_card(&json!({"source": "aws.ssm"})).unwrap_err();
         assert!(problems.contains(&"version is required".to_owned()));
         assert!(problems.contains(&"content is required".to_owned()));
+    }
+
+    #[test]
+    fn subjects_are_ascii_even_when_cut_or_given_unicode() {
+        let mut n = sample();
+        n.title = format!("Réboot “window” – {}", "x".repeat(200));
+        let subject = n.subject();
+        assert!(subject.is_ascii(), "{subject}");
+        assert!(subject.len() < 100);
+        assert!(subject.ends_with("..."));
+        assert!(subject.contains("R?boot \"window\" - x"), "{subject}");
+        assert!(n.render().subject.is_ascii());
+    }
+
+    #[test]
+    fn a_huge_summary_title_or_heading_cannot_break_the_size_limit() {
+        let mut n = sample();
+        n.title = "t".repeat(300_000);
+        n.summary = "s".repeat(800_000);
+        n.keywords = (0..10_000)
+            .map(|i| format!("k{i}{}", "x".repeat(100)))
+            .collect();
+        n.sections = (0..5_000)
+            .map(|i| Section {
+                heading: format!("{i}{}", "h".repeat(1_000)),
+                lines: vec!["x".into()],
+            })
+            .collect();
+        let rendered = n.render();
+        assert!(
+            rendered.message.len() <= MESSAGE_MAX_BYTES,
+            "{}",
+            rendered.message.len()
+        );
+        let body: serde_json::Value = serde_json::from_str(&rendered.message).unwrap();
+        let card: serde_json::Value =
+            serde_json::from_str(body["https"].as_str().unwrap()).unwrap();
+        assert_eq!(validate_chat_card(&card), Ok(()));
+        assert!(body["email"]
+            .as_str()
+            .unwrap()
+            .contains("left out to stay under the SNS size limit"));
     }
 }

@@ -26,7 +26,7 @@ pub fn notification(
         .map(|(id, _)| id)
         .collect();
     let title = format!(
-        "Live patching digest {day}: {} instances, {} missing live patches, {} out of support",
+        "Digest {day}: {} instances, {} lack live patches, {} out of support",
         digest.in_scope,
         missing_instances.len(),
         digest.out_of_support.len()

@@ -220,6 +220,7 @@ async fn command_report(
             continue;
         };
         let previous = match info.requested {
+            // A history that cannot be read makes the failure new: better said twice than lost.
             Some(requested) => results::previous_result(
                 &clients.ssm,
                 &result.instance_id,
@@ -228,7 +229,9 @@ async fn command_report(
                 requested,
             )
             .await
-            .map_err(ReportError::Gather)?,
+            .inspect_err(|e| tracing::warn!(instance_id = %result.instance_id, error = %e, "previous run unreadable; failure reported as new"))
+            .ok()
+            .flatten(),
             None => None,
         };
         let repeated = previous
@@ -402,9 +405,11 @@ async fn gather_digest(
                 })
             }
             Some(_) => {
+                // One unreadable patch list costs that instance's detail, not the digest.
                 let missing = results::missing_patches(&clients.ssm, &instance.id)
                     .await
-                    .map_err(gather)?;
+                    .inspect_err(|e| tracing::warn!(instance_id = %instance.id, error = %e, "patches unreadable; listed without detail"))
+                    .unwrap_or_default();
                 Some(PatchView {
                     compliant: false,
                     missing_live_patches: missing
@@ -482,7 +487,9 @@ async fn recent_failures(
     for command in commands
         .iter()
         .filter(|c| c.comment.starts_with(PRODUCT_COMMENT_PREFIX))
-        .filter(|c| c.status != "Success" && c.requested.is_some_and(|t| t <= now))
+        // Every command, whatever its own status: a command is Success when its undeliverable
+        // invocations do not count against MaxErrors, yet those instances did fail.
+        .filter(|c| c.requested.is_some_and(|t| t <= now))
     {
         if !seen.insert(command.command_id.clone()) {
             continue;

@@ -78,9 +78,7 @@ impl fmt::Display for FailureCause {
         match self {
             Self::PackageLockHeld => f.write_str("yum/dnf lock held by another process"),
             Self::DiskFull => f.write_str("no space left on device"),
-            Self::KpatchLoadFailed => {
-                f.write_str("kpatch could not load the live patch (transition stalled)")
-            }
+            Self::KpatchLoadFailed => f.write_str("kpatch could not load the live patch"),
             Self::AgentUnreachable(how) => write!(f, "agent not reachable ({how})"),
             Self::ExecutionTimedOut => f.write_str("timed out while running"),
             Self::InvalidPlatform => f.write_str("document not supported on this platform"),
@@ -136,28 +134,54 @@ impl InvocationResult {
     }
 }
 
-/// Recognises the field failures of DOMAIN.md §3 in yum, dnf and kpatch output.
+/// Recognises the field failures of DOMAIN.md §3 in yum, dnf and kpatch output. The last error
+/// decides: output is read from its end, because an earlier line (a lock that was waited for and
+/// then released) may not be what failed. Lines that only say "waiting" count when nothing else
+/// does (a run killed while it waited for the lock).
 pub fn cause_from_output(output: &str) -> Option<FailureCause> {
-    let text = output.to_ascii_lowercase();
-    let any = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
-    if any(&[
-        "yum lock",
-        "existing lock /var/run/yum.pid",
-        "failed to obtain the transaction lock",
-        "waiting for process with pid",
-    ]) {
-        Some(FailureCause::PackageLockHeld)
-    } else if any(&["no space left on device", "insufficient space", "errno 28"]) {
-        Some(FailureCause::DiskFull)
-    } else if any(&[
-        "transition has stalled",
-        "failed to load module",
-        "kpatch: error",
-    ]) {
-        Some(FailureCause::KpatchLoadFailed)
-    } else {
-        None
+    let lines: Vec<String> = output.lines().map(str::to_ascii_lowercase).collect();
+    let has = |line: &str, needles: &[&str]| needles.iter().any(|n| line.contains(n));
+    for line in lines.iter().rev() {
+        if has(
+            line,
+            &[
+                "yum lock held",
+                "failed to obtain the transaction lock",
+                "already locked by",
+            ],
+        ) {
+            return Some(FailureCause::PackageLockHeld);
+        }
+        if has(
+            line,
+            &["no space left on device", "insufficient space", "errno 28"],
+        ) {
+            return Some(FailureCause::DiskFull);
+        }
+        if has(
+            line,
+            &[
+                "transition has stalled",
+                "failed to load module",
+                "kpatch: error",
+            ],
+        ) {
+            return Some(FailureCause::KpatchLoadFailed);
+        }
     }
+    lines
+        .iter()
+        .any(|line| {
+            has(
+                line,
+                &[
+                    "existing lock /var/run/yum.pid",
+                    "waiting for process with pid",
+                    "currently holding the yum lock",
+                ],
+            )
+        })
+        .then_some(FailureCause::PackageLockHeld)
 }
 
 /// The first line that looks like an error, else the last non-empty line; cut to a readable length.
@@ -242,6 +266,14 @@ mod tests {
             ),
             ("Installing: kernel-livepatch\nComplete!", None),
             ("", None),
+            // A lock waited for and released, then a full disk: the disk is the cause.
+            (
+                "Waiting for process with pid 2718 to finish.\nError: Insufficient space in download directory /var/cache/dnf",
+                Some(FailureCause::DiskFull),
+            ),
+            // Killed while still waiting for the lock.
+            ("Existing lock /var/run/yum.pid: another copy is running as pid 2718.\n", Some(FailureCause::PackageLockHeld)),
+            ("Error: [Errno 11] dnf is already locked by 2718", Some(FailureCause::PackageLockHeld)),
         ];
         for (output, expected) in cases {
             assert_eq!(cause_from_output(output), expected, "{output}");

@@ -105,12 +105,26 @@ pub async fn previous_result(
     comment_prefix: &str,
     before: Timestamp,
 ) -> Result<Option<InvocationResult>, AwsError> {
-    let filter = CommandFilter::builder()
-        .key(aws_sdk_ssm::types::CommandFilterKey::DocumentName)
-        .value(document)
-        .build()
-        .expect("key and value are set");
-    let listed = list_results(ssm, None, Some(instance), vec![filter]).await?;
+    let filter = |key, value: String| {
+        CommandFilter::builder()
+            .key(key)
+            .value(value)
+            .build()
+            .expect("key and value are set")
+    };
+    // Only the last week counts: an older failure is not "the previous run" any more.
+    let since = before - jiff::SignedDuration::from_hours(PREVIOUS_RUN_WINDOW_HOURS);
+    let filters = vec![
+        filter(
+            aws_sdk_ssm::types::CommandFilterKey::DocumentName,
+            document.to_owned(),
+        ),
+        filter(
+            aws_sdk_ssm::types::CommandFilterKey::InvokedAfter,
+            since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        ),
+    ];
+    let listed = list_results(ssm, None, Some(instance), filters).await?;
     Ok(listed
         .into_iter()
         .filter(|(comment, requested, _)| {
@@ -119,6 +133,8 @@ pub async fn previous_result(
         .max_by_key(|(_, requested, _)| *requested)
         .map(|(_, _, result)| result))
 }
+
+const PREVIOUS_RUN_WINDOW_HOURS: i64 = 7 * 24;
 
 type Listed = (String, Option<Timestamp>, InvocationResult);
 
