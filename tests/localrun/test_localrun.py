@@ -163,3 +163,34 @@ def test_the_baselines_are_registered_for_the_patch_group_per_os(local_aws, temp
     ]:
         registered = ssm.get_patch_baseline_for_patch_group(PatchGroup=group, OperatingSystem=os_name)
         assert registered["BaselineId"] == deployment.refs[logical_id], os_name
+
+
+def test_commands_reach_instances_only_through_the_scoped_policy(template):
+    """Each function's own policy names the documents it may run; which instances it may run them
+    on is the one policy that carries the optional ssm:resourceTag condition (ScopeTagKey)."""
+    senders = set()
+    for logical_id, resource in template.of_type("AWS::Serverless::Function").items():
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy.get("Statement", []):
+                actions = statement.get("Action")
+                actions = actions if isinstance(actions, list) else [actions]
+                if "ssm:SendCommand" not in actions:
+                    continue
+                senders.add(logical_id)
+                resources = json.dumps(statement.get("Resource"))
+                assert "instance/*" not in resources, (
+                    f"{logical_id} sends to instances outside the scope policy"
+                )
+                assert ":document/" in resources, logical_id
+    scoped = template.body["Resources"]["SendCommandToInstancesPolicy"]["Properties"]
+    assert {ref["Ref"] for ref in scoped["Roles"]} == {f"{f}Role" for f in senders}
+    with_tag, without_tag = scoped["PolicyDocument"]["Fn::If"][1:]
+    assert "ssm:resourceTag/${ScopeTagKey}" in with_tag["Fn::Sub"][0]
+    rendered = with_tag["Fn::Sub"][0].replace("${Values}", "prod").replace("${ScopeTagKey}", "Environment")
+    for name in ("AWS::Partition", "AWS::Region", "AWS::AccountId"):
+        rendered = rendered.replace("${" + name + "}", "x")
+    document = json.loads(rendered)
+    assert document["Statement"][0]["Condition"] == {
+        "StringEquals": {"ssm:resourceTag/Environment": ["prod"]}
+    }
+    assert without_tag["Statement"][0]["Action"] == "ssm:SendCommand"
