@@ -7,7 +7,7 @@ use aws_sdk_ssm::types::{
     CommandFilter, CommandFilterKey, MaintenanceWindowExecutionStatus, MaintenanceWindowFilter,
     MaintenanceWindowResourceType, MaintenanceWindowRunCommandParameters,
     MaintenanceWindowTaskInvocationParameters, MaintenanceWindowTaskType, ResourceTypeForTagging,
-    ResultAttribute, Tag, Target,
+    Tag, Target,
 };
 use aws_sdk_ssm::Client;
 use jiff::Timestamp;
@@ -17,47 +17,13 @@ use livepatch_domain::enable::{
 use livepatch_domain::install::InvocationStatus;
 use livepatch_domain::InstanceId;
 
-use super::ssm::KERNEL_FACTS_TYPE;
 use super::AwsError;
 
 /// Tag of the maintenance windows the product books, and its value for disable windows.
 pub const WINDOW_PURPOSE_TAG: &str = "livepatch-autopilot:purpose";
 pub const DISABLE_PURPOSE: &str = "disable-live-patching";
 
-/// Every instance's kernel facts inventory entry (field → value), from one paginated query.
-pub async fn fleet_kernel_facts(
-    ssm: &Client,
-) -> Result<BTreeMap<InstanceId, BTreeMap<String, String>>, AwsError> {
-    let mut pages = ssm
-        .get_inventory()
-        .result_attributes(
-            ResultAttribute::builder()
-                .type_name(KERNEL_FACTS_TYPE)
-                .build()
-                .expect("type name is set"),
-        )
-        .into_paginator()
-        .send();
-    let mut facts = BTreeMap::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::from_sdk("GetInventory", e))?;
-        for entity in page.entities() {
-            let content = entity
-                .data()
-                .and_then(|data| data.get(KERNEL_FACTS_TYPE))
-                .and_then(|item| item.content().first());
-            let id = entity.id().and_then(|id| id.parse::<InstanceId>().ok());
-            if let (Some(id), Some(content)) = (id, content) {
-                let entry = content
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                facts.insert(id, entry);
-            }
-        }
-    }
-    Ok(facts)
-}
+pub use super::ssm::fleet_kernel_facts;
 
 /// The patch runs (`AWS-RunPatchBaseline`) still executing, per instance: the command id.
 pub async fn active_patch_runs(ssm: &Client) -> Result<BTreeMap<InstanceId, String>, AwsError> {

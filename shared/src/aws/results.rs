@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_sdk_ssm::types::CommandFilter;
 use aws_sdk_ssm::Client;
 use jiff::Timestamp;
-use livepatch_domain::facts::{KernelFacts, KERNEL_FACTS_TYPE};
+use livepatch_domain::facts::KernelFacts;
 use livepatch_domain::outcome::InvocationResult;
 use livepatch_domain::{InstanceId, PatchState};
 
@@ -182,35 +182,11 @@ async fn list_results(
 
 /// Every instance's kernel facts, from one paginated inventory query.
 pub async fn all_kernel_facts(ssm: &Client) -> Result<BTreeMap<InstanceId, KernelFacts>, AwsError> {
-    let mut pages = ssm
-        .get_inventory()
-        .result_attributes(
-            aws_sdk_ssm::types::ResultAttribute::builder()
-                .type_name(KERNEL_FACTS_TYPE)
-                .build()
-                .expect("type name is set"),
-        )
-        .into_paginator()
-        .send();
-    let mut facts = BTreeMap::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::from_sdk("GetInventory", e))?;
-        for entity in page.entities() {
-            let content = entity
-                .data()
-                .and_then(|data| data.get(KERNEL_FACTS_TYPE))
-                .and_then(|item| item.content().first());
-            if let (Some(id), Some(content)) = (entity.id().and_then(|id| id.parse().ok()), content)
-            {
-                let entry: BTreeMap<String, String> = content
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                facts.insert(id, KernelFacts::from_inventory(&entry));
-            }
-        }
-    }
-    Ok(facts)
+    Ok(super::ssm::fleet_kernel_facts(ssm)
+        .await?
+        .into_iter()
+        .map(|(id, entry)| (id, KernelFacts::from_inventory(&entry)))
+        .collect())
 }
 
 /// Patch Manager's counts for one instance (`DescribeInstancePatchStates`).

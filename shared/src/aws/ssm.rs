@@ -50,7 +50,8 @@ pub async fn instances_with_tag_key(
     Ok(instances.into_iter().map(|i| i.id).collect())
 }
 
-/// The instance's tags (`ListTagsForResource`, ResourceType `ManagedInstance`).
+/// A hybrid (`mi-`) instance's tags (`ListTagsForResource`, ResourceType `ManagedInstance`, which
+/// refuses EC2 `i-` ids with `InvalidResourceId`; read those with [`super::tags`]).
 pub async fn instance_tags(
     ssm: &Client,
     id: &InstanceId,
@@ -107,6 +108,14 @@ async fn describe(
 
 /// Instances that have kernel facts in inventory, from earlier runs.
 pub async fn instances_with_kernel_facts(ssm: &Client) -> Result<BTreeSet<InstanceId>, AwsError> {
+    Ok(fleet_kernel_facts(ssm).await?.into_keys().collect())
+}
+
+/// Every instance's kernel facts inventory entry (field → value), from one paginated query.
+/// Instances with an empty entry are left out.
+pub async fn fleet_kernel_facts(
+    ssm: &Client,
+) -> Result<BTreeMap<InstanceId, BTreeMap<String, String>>, AwsError> {
     let mut pages = ssm
         .get_inventory()
         .result_attributes(
@@ -117,24 +126,25 @@ pub async fn instances_with_kernel_facts(ssm: &Client) -> Result<BTreeSet<Instan
         )
         .into_paginator()
         .send();
-    let mut known = BTreeSet::new();
+    let mut facts = BTreeMap::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| AwsError::from_sdk("GetInventory", e))?;
         for entity in page.entities() {
-            let has_facts = entity
+            let content = entity
                 .data()
                 .and_then(|data| data.get(KERNEL_FACTS_TYPE))
-                .is_some_and(|item| !item.content().is_empty());
-            if let Some(id) = entity
-                .id()
-                .and_then(|id| id.parse().ok())
-                .filter(|_| has_facts)
-            {
-                known.insert(id);
+                .and_then(|item| item.content().first());
+            let id = entity.id().and_then(|id| id.parse::<InstanceId>().ok());
+            if let (Some(id), Some(content)) = (id, content) {
+                let entry = content
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                facts.insert(id, entry);
             }
         }
     }
-    Ok(known)
+    Ok(facts)
 }
 
 /// Sends one command; returns its command id.
@@ -320,25 +330,12 @@ pub async fn instances_missing_patches(
     ssm: &Client,
     ids: &[InstanceId],
 ) -> Result<Vec<InstanceId>, AwsError> {
-    let mut missing = Vec::new();
-    for batch in ids.chunks(50) {
-        let mut pages = ssm
-            .describe_instance_patch_states()
-            .set_instance_ids(Some(batch.iter().map(ToString::to_string).collect()))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| AwsError::from_sdk("DescribeInstancePatchStates", e))?;
-            for state in page.instance_patch_states() {
-                if state.missing_count() + state.failed_count() > 0 {
-                    if let Ok(id) = state.instance_id().parse() {
-                        missing.push(id);
-                    }
-                }
-            }
-        }
-    }
-    Ok(missing)
+    Ok(super::results::patch_counts(ssm, ids)
+        .await?
+        .into_iter()
+        .filter(|(_, counts)| counts.missing + counts.failed > 0)
+        .map(|(id, _)| id)
+        .collect())
 }
 
 /// `ListCommands`/`ListCommandInvocations` filters: requested after `after`, of `document` if given.
