@@ -23,6 +23,18 @@ impl Clients {
     }
 }
 
+/// The clients a function's `handle` takes, built once per cold start from the shared SDK
+/// configuration: [`Clients`], or a function's own set when it needs one more service.
+pub trait FromSdkConfig {
+    fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self;
+}
+
+impl FromSdkConfig for Clients {
+    fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
+        Self::new(sdk)
+    }
+}
+
 /// Why an invocation failed as a whole. Nothing was written when the event was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum InvocationError {
@@ -49,17 +61,18 @@ pub trait Failure: std::fmt::Display {
 
 /// Runs a function: refuses to start on a bad setting (the error names the variable), then serves
 /// every event with `handle`, returning its result as JSON or its failure with its kind.
-pub async fn run<S, R, E, F, H>(settings: F, handle: H) -> Result<(), lambda_runtime::Error>
+pub async fn run<C, S, R, E, F, H>(settings: F, handle: H) -> Result<(), lambda_runtime::Error>
 where
+    C: FromSdkConfig,
     F: FnOnce(&Env<Lookup>) -> Result<S, ConfigError>,
-    H: AsyncFn(&Clients, &S, &Value) -> Result<R, E>,
+    H: AsyncFn(&C, &S, &Value) -> Result<R, E>,
     R: Serialize,
     E: Failure,
 {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = settings(&process_env())
         .inspect_err(|e| tracing::error!(error = %e, "refusing to start"))?;
-    let clients = Clients::new(&crate::aws::sdk_config(5).await);
+    let clients = C::from_sdk_config(&crate::aws::sdk_config(5).await);
     let (clients, settings, handle) = (&clients, &settings, &handle);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let outcome = handle(clients, settings, &event.payload).await.map_err(|e| {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from conftest import FLEETS, SimServer, fleet_error, load_fleet, start_server
@@ -100,14 +101,95 @@ def test_instance_information_filters(sim: SimServer, ssm: Any) -> None:
     assert ids(Filters=[{"Key": "PingStatus", "Values": ["Online"]}]) == [WEB, BATCH]
 
 
+ONPREM = "mi-0c2d4e6f8a0b1c2d3"  # in demo.json
+DEMO_ASG = {  # demo.json's instances with aws:autoscaling:groupName
+    "i-0f3a9c2e41b7d5a01": "web-prod-asg",
+    "i-0f3a9c2e41b7d5a03": "web-prod-asg",
+    "i-0f3a9c2e41b7d5a04": "worker-arm-asg",
+}
+
+
 def test_tags_of_managed_instances(sim: SimServer, ssm: Any) -> None:
-    tags = ssm.list_tags_for_resource(ResourceType="ManagedInstance", ResourceId=WEB)["TagList"]
-    assert {"Key": "Service", "Value": "web"} in tags
+    sim.post("/_sim/fleet", load_fleet("demo.json"))
+    tags = ssm.list_tags_for_resource(ResourceType="ManagedInstance", ResourceId=ONPREM)["TagList"]
+    assert {"Key": "Service", "Value": "db"} in tags
+    ssm.add_tags_to_resource(
+        ResourceType="ManagedInstance", ResourceId=ONPREM, Tags=[{"Key": "a", "Value": "b"}]
+    )
+    tags = ssm.list_tags_for_resource(ResourceType="ManagedInstance", ResourceId=ONPREM)["TagList"]
+    assert {"Key": "a", "Value": "b"} in tags
+    # As in AWS, ResourceType ManagedInstance takes hybrid mi- ids only: EC2 tags belong to EC2.
+    ec2 = next(iter(DEMO_ASG))
+    with pytest.raises(ClientError) as error:
+        ssm.list_tags_for_resource(ResourceType="ManagedInstance", ResourceId=ec2)
+    assert error_code(error) == "InvalidResourceId"
     with pytest.raises(ClientError) as error:
         ssm.add_tags_to_resource(
-            ResourceType="ManagedInstance", ResourceId=WEB, Tags=[{"Key": "a", "Value": "b"}]
+            ResourceType="ManagedInstance", ResourceId=ec2, Tags=[{"Key": "a", "Value": "b"}]
         )
-    assert error_code(error) == "InvalidResourceId"  # EC2 instances are tagged through EC2
+    assert error_code(error) == "InvalidResourceId"
+
+
+def _instance_tags(mappings: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    prefix = "arn:aws:ec2:us-east-1:123456789012:instance/"
+    assert all(m["ResourceARN"].startswith(prefix) for m in mappings), mappings
+    return {m["ResourceARN"][len(prefix) :]: {t["Key"]: t["Value"] for t in m["Tags"]} for m in mappings}
+
+
+def test_get_resources_lists_the_fleets_ec2_instances_with_their_tags(sim: SimServer) -> None:
+    sim.post("/_sim/fleet", load_fleet("demo.json"))
+    tagging = sim.client("resourcegroupstaggingapi")
+    answer = tagging.get_resources(
+        ResourceTypeFilters=["ec2:instance"], TagFilters=[{"Key": "aws:autoscaling:groupName"}]
+    )
+    assert answer["PaginationToken"] == ""  # AWS ends with an empty token
+    listed = _instance_tags(answer["ResourceTagMappingList"])
+    assert {i: t["aws:autoscaling:groupName"] for i, t in listed.items()} == DEMO_ASG
+    assert listed["i-0f3a9c2e41b7d5a01"]["Name"] == "web-prod-1"  # every tag of the instance
+    answer = tagging.get_resources(
+        ResourceTypeFilters=["ec2:instance"],
+        TagFilters=[{"Key": "aws:autoscaling:groupName", "Values": ["worker-arm-asg", "nope"]}],
+    )
+    assert list(_instance_tags(answer["ResourceTagMappingList"])) == ["i-0f3a9c2e41b7d5a04"]
+    both = [{"Key": "Environment", "Values": ["staging"]}, {"Key": "Service", "Values": ["api"]}]
+    answer = tagging.get_resources(ResourceTypeFilters=["ec2:instance"], TagFilters=both)
+    # Stopped and unmanaged instances are EC2 instances all the same; hybrid mi- ones are not.
+    assert sorted(_instance_tags(answer["ResourceTagMappingList"])) == [
+        "i-0f3a9c2e41b7d5a08",
+        "i-0f3a9c2e41b7d5a0b",
+    ]
+
+
+def test_get_resources_pages_and_stays_in_the_fleets_account_and_region(sim: SimServer) -> None:
+    sim.post("/_sim/fleet", load_fleet("demo.json"))
+    tagging = sim.client("resourcegroupstaggingapi")
+    pages = list(
+        tagging.get_paginator("get_resources").paginate(ResourceTypeFilters=["ec2"], ResourcesPerPage=4)
+    )
+    assert [len(p["ResourceTagMappingList"]) for p in pages] == [4, 4, 4, 2]
+    instances = _instance_tags([m for p in pages for m in p["ResourceTagMappingList"]])
+    assert len(instances) == 14 and ONPREM not in instances
+    # Other resource types are moto's: the fleet's instances are not among them.
+    assert tagging.get_resources(ResourceTypeFilters=["ssm"])["ResourceTagMappingList"] == []
+    with pytest.raises(ClientError) as error:
+        tagging.get_resources(ResourceTypeFilters=["ec2:instance"], ResourcesPerPage=101)
+    assert error_code(error) == "InvalidParameterException"
+    with pytest.raises(ClientError) as error:
+        tagging.get_resources(ResourceTypeFilters=["ec2:instance"], PaginationToken="garbage")
+    assert error_code(error) == "PaginationTokenExpiredException"
+    elsewhere = boto3.client(
+        "resourcegroupstaggingapi",
+        endpoint_url=sim.url,
+        region_name="eu-west-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    assert elsewhere.get_resources(ResourceTypeFilters=["ec2:instance"])["ResourceTagMappingList"] == []
+    sim.post("/_sim/faults", {"operation": "GetResources", "error": "ThrottledException"})
+    with pytest.raises(ClientError) as error:
+        tagging.get_resources(ResourceTypeFilters=["ec2:instance"])
+    assert error_code(error) == "ThrottledException"
+    assert len(tagging.get_resources(ResourceTypeFilters=["ec2:instance"])["ResourceTagMappingList"]) == 14
 
 
 # -- Run Command ---------------------------------------------------------------------------

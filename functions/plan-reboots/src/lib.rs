@@ -10,22 +10,47 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use livepatch_shared::aws::windows::{self, BookedWindow, RebootTask};
-use livepatch_shared::aws::{self, results, ssm, AwsError};
+use livepatch_shared::aws::{self, results, ssm, tags, AwsError};
 use livepatch_shared::config::{ConfigError, Env};
 use livepatch_shared::domain::facts::KernelFacts;
 use livepatch_shared::domain::fleet::ManagedInstance;
 use livepatch_shared::domain::reboot::{
-    plan_reboots, Booking, RebootCandidate, RebootDecision, RebootPlan, RebootPolicy,
-    RebootPolicyError, RebootWindow, Slot, SupportFact, Urgency,
+    plan_reboots, withdraw_unseen, Booking, RebootCandidate, RebootDecision, RebootPlan,
+    RebootPolicy, RebootPolicyError, RebootWindow, Slot, SupportFact, Urgency,
 };
 use livepatch_shared::domain::{
     livepatch_support, InstanceId, KernelRelease, LivePatchSupport, SupportWindow,
 };
 use livepatch_shared::events;
+use livepatch_shared::function::FromSdkConfig;
 use livepatch_shared::notify::{Level, Notification, Section};
-pub use livepatch_shared::Clients;
 use serde::Serialize;
 use serde_json::Value;
+
+/// The clients `plan-reboots` uses: SSM and SNS like every function, and the Resource Groups
+/// Tagging API for EC2 instances' tag values (SSM reads tags of hybrid `mi-` instances only).
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub ssm: aws_sdk_ssm::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub tagging: tags::Client,
+}
+
+impl Clients {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self {
+            ssm: aws_sdk_ssm::Client::new(sdk),
+            sns: aws_sdk_sns::Client::new(sdk),
+            tagging: tags::Client::new(sdk),
+        }
+    }
+}
+
+impl FromSdkConfig for Clients {
+    fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
+        Self::new(sdk)
+    }
+}
 
 /// Why an invocation failed as a whole (`RefusedEvent`, `FleetUnreadable`).
 pub type PlanError = livepatch_shared::function::InvocationError;
@@ -208,11 +233,21 @@ pub async fn handle(
         .await
         .map_err(PlanError::Gather)?;
     let mut booked_windows = fleet.windows;
-    if !settings.dry_run {
+    if !settings.dry_run && booked_windows.iter().any(|w| !w.is_complete()) {
         repair(clients, settings, now, &booked_windows, &mut outcome).await;
+        // Withdrawals and extensions below act on the targets: read what the repair made.
+        booked_windows = windows::booked_reboots(&clients.ssm)
+            .await
+            .map_err(PlanError::Gather)?;
     }
     let bookings: Vec<Booking> = booked_windows.iter().map(|w| w.booking.clone()).collect();
-    let plan = plan_reboots(&fleet.candidates, &bookings, &settings.policy, now);
+    let mut plan = plan_reboots(&fleet.candidates, &bookings, &settings.policy, now);
+    // Instances no longer in scope or without facts leave windows that have not started.
+    for withdrawal in withdraw_unseen(&fleet.candidates, &bookings, now) {
+        if !plan.withdraw.contains(&withdrawal) {
+            plan.withdraw.push(withdrawal);
+        }
+    }
     outcome.candidates = fleet.candidates.len();
     record_decisions(&plan, &fleet.candidates, &mut outcome);
     announce_repaired(&booked_windows, &fleet.candidates, now, &mut outcome);
@@ -275,9 +310,20 @@ async fn gather(
     }
     let opted_out = ssm::instances_with_tag_key(&clients.ssm, &settings.opt_out_tag).await?;
     // Tag values are read only for instances that carry the tag: DescribeInstanceInformation
-    // tells which, ListTagsForResource the value.
+    // tells which; the value comes from the Resource Groups Tagging API for EC2 instances (one
+    // GetResources per key for the whole fleet), from ListTagsForResource for hybrid `mi-` ones.
     let with_window = ssm::instances_with_tag_key(&clients.ssm, &settings.window_tag).await?;
     let with_group = ssm::instances_with_tag_key(&clients.ssm, &settings.group_tag).await?;
+    let carries_tags = |id: &InstanceId| with_window.contains(id) || with_group.contains(id);
+    let ec2_tags = if in_scope
+        .iter()
+        .any(|i| !i.id.is_managed_instance() && carries_tags(&i.id))
+    {
+        let keys = [settings.window_tag.as_str(), settings.group_tag.as_str()];
+        tags::instance_tag_values(&clients.tagging, &keys).await
+    } else {
+        Ok(BTreeMap::new())
+    };
     let facts = results::all_kernel_facts(&clients.ssm).await?;
     let windows = windows::booked_reboots(&clients.ssm).await?;
 
@@ -293,10 +339,19 @@ async fn gather(
             outcome.without_facts.push(instance.id.to_string());
             continue;
         };
-        let tags = if with_window.contains(&instance.id) || with_group.contains(&instance.id) {
-            Some(ssm::instance_tags(&clients.ssm, &instance.id).await)
-        } else {
+        let tags = if !carries_tags(&instance.id) {
             None
+        } else if instance.id.is_managed_instance() {
+            Some(
+                ssm::instance_tags(&clients.ssm, &instance.id)
+                    .await
+                    .map_err(|e| e.to_string()),
+            )
+        } else {
+            Some(match &ec2_tags {
+                Ok(all) => Ok(all.get(&instance.id).cloned().unwrap_or_default()),
+                Err(err) => Err(err.to_string()),
+            })
         };
         let (window_override, group) = match &tags {
             None => (None, None),
@@ -724,7 +779,9 @@ pub fn booking_line(b: &BookedReboot) -> String {
 /// The run's message: new bookings, cancellations, failures and what needs attention; `None`
 /// when there is nothing new to say.
 pub fn announcement(outcome: &PlanOutcome, now: Timestamp) -> Option<Notification> {
-    let attention = !outcome.unplannable.is_empty() || !outcome.failed.is_empty();
+    // Instances that cannot be planned are listed whenever a message goes out, but alone they
+    // do not make one: runs are hourly, and the daily digest lists unknown support ends.
+    let attention = !outcome.failed.is_empty();
     if outcome.booked.is_empty() && outcome.withdrawn.is_empty() && !attention {
         return None;
     }
@@ -856,7 +913,7 @@ pub fn announcement(outcome: &PlanOutcome, now: Timestamp) -> Option<Notificatio
     let mut next_steps = Vec::new();
     if booked > 0 {
         next_steps.push(
-            "To keep an instance from being rebooted, tag it with the opt-out tag before its window; a reminder goes out the day before."
+            "To keep an instance from being rebooted, tag it with the opt-out tag at least one plan-reboots run (hourly by default) before its window; a reminder goes out the day before."
                 .to_owned(),
         );
     }

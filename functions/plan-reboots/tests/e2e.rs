@@ -21,11 +21,7 @@ const WEB: [&str; 3] = [
 ];
 
 fn clients(aws: &LocalAws) -> Clients {
-    let sdk = aws.sdk_config();
-    Clients {
-        ssm: aws_sdk_ssm::Client::new(&sdk),
-        sns: aws_sdk_sns::Client::new(&sdk),
-    }
+    Clients::new(&aws.sdk_config())
 }
 
 fn settings_with(aws: &LocalAws, overrides: &[(&str, &str)]) -> Settings {
@@ -530,10 +526,11 @@ async fn bad_facts_and_opt_outs_get_no_booking_and_dry_run_writes_nothing() {
     }
     assert_eq!(card["metadata"]["additionalContext"]["level"], "warning");
 
-    // Unplannable instances keep being reported daily, alone if nothing else happens.
+    // Alone, unplannable instances make no message on the next (hourly) run: the daily digest
+    // lists them; they come back in the next message that goes out for another reason.
     let next = plan(&aws, &settings, "next", ts("2026-12-03T10:00:00Z")).await;
-    assert!(next.created.is_empty() && !next.quiet);
-    assert_eq!(messages(&aws, "reboots.warning").len(), 1);
+    assert!(next.created.is_empty() && next.quiet);
+    assert!(messages(&aws, "reboots.warning").is_empty());
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -590,4 +587,52 @@ async fn a_window_left_half_created_is_repaired_and_a_failed_creation_is_retried
             .count(),
         1
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn unreadable_ec2_tags_hold_back_only_the_tagged_instances() {
+    let aws = LocalAws::start("reboots.json");
+    let settings = settings_with(&aws, &[]);
+    let now = ts("2026-12-03T06:30:00Z");
+    advance(&aws, now);
+    // EC2 tag values come from the tagging API (SSM reads only hybrid instances' tags); it fails.
+    aws.post(
+        "faults",
+        &json!({"operation": "GetResources", "error": "InvalidParameterException", "message": "simulated", "count": 1}),
+    );
+    let outcome = plan(&aws, &settings, "first", now).await;
+    let booked: BTreeSet<&str> = outcome
+        .booked
+        .iter()
+        .map(|b| b.instance_id.as_str())
+        .collect();
+    for id in [REPORTS, LEGACY] {
+        assert!(
+            booked.contains(id),
+            "{id} carries neither tag and is booked"
+        );
+    }
+    let unreadable: BTreeSet<&str> = outcome
+        .unplannable
+        .iter()
+        .filter(|u| u.reason.contains("cannot read its tags") && u.reason.contains("simulated"))
+        .map(|u| u.instance_id.as_str())
+        .collect();
+    for id in WEB {
+        assert!(unreadable.contains(id), "{id}: {:#?}", outcome.unplannable);
+    }
+    let fleet = fleet("reboots.json");
+    for instance in fleet["instances"].as_array().unwrap() {
+        let tags = &instance["tags"];
+        if tags.get("aws:autoscaling:groupName").is_some()
+            || tags.get("livepatch-autopilot:reboot-window").is_some()
+        {
+            let id = instance["id"].as_str().unwrap();
+            assert!(
+                !booked.contains(id),
+                "{id} is tagged: not booked on a guess"
+            );
+        }
+    }
+    assert!(aws.get("faults")["faults"].as_object().unwrap().is_empty());
 }

@@ -323,7 +323,6 @@ async fn bad_and_foreign_events_change_nothing() {
 async fn a_reboot_window_is_reported_once_with_its_instances_and_the_digest_lists_bookings() {
     let aws = LocalAws::start("reboots.json");
     let (clients, settings) = (clients(&aws), settings(&aws));
-    let (ssm, sns) = sdk_clients(&aws);
     let plan_settings = plan_reboots::Settings::from_env(&Env(
         aws.env_lookup("plan-reboots", &[("REBOOT_LEAD_DAYS", "28")])
     ))
@@ -333,9 +332,13 @@ async fn a_reboot_window_is_reported_once_with_its_instances_and_the_digest_list
     event["id"] = json!("plan-1");
     event["time"] = json!("2026-12-03T06:30:00Z");
     aws.set_clock("2026-12-03T06:30:00Z");
-    let outcome = plan_reboots::handle(&plan_reboots::Clients { ssm, sns }, &plan_settings, &event)
-        .await
-        .unwrap();
+    let outcome = plan_reboots::handle(
+        &plan_reboots::Clients::new(&aws.sdk_config()),
+        &plan_settings,
+        &event,
+    )
+    .await
+    .unwrap();
     let booked = serde_json::to_value(&outcome).unwrap();
     assert!(
         booked.to_string().contains("i-0c5e1a7b9d3f20001"),

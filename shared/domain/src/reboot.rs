@@ -42,9 +42,11 @@ pub enum RebootWindowError {
         "reboot window {input:?}: {zone:?} is not an IANA time zone such as Europe/Berlin or UTC"
     )]
     Zone { input: String, zone: String },
+    #[error("reboot window {input:?} lasts {minutes} minutes: it must last whole hours, as an SSM maintenance window's Duration is in hours")]
+    NotWholeHours { input: String, minutes: i32 },
 }
 
-/// A weekly time when reboots are allowed, e.g. `SAT,SUN 22:00-23:30 UTC` or
+/// A weekly time when reboots are allowed, e.g. `SAT,SUN 22:00-23:00 UTC` or
 /// `MON-FRI 02:00-04:00 America/New_York`. Days name the day the window starts on; an end at or
 /// before the start falls on the next day (`SAT 23:00-01:00`, `MON 03:00-03:00` is 24 hours).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +110,23 @@ impl FromStr for RebootWindow {
                 input: owned(),
                 times: times.to_owned(),
             })?;
+        let minutes = {
+            let (from, to) = (
+                i32::from(start.hour()) * 60 + i32::from(start.minute()),
+                i32::from(end.hour()) * 60 + i32::from(end.minute()),
+            );
+            if to > from {
+                to - from
+            } else {
+                to - from + 24 * 60
+            }
+        };
+        if minutes % 60 != 0 {
+            return Err(RebootWindowError::NotWholeHours {
+                input: owned(),
+                minutes,
+            });
+        }
         let bad_zone = || RebootWindowError::Zone {
             input: owned(),
             zone: zone.to_owned(),
@@ -224,7 +243,13 @@ impl RebootWindow {
         let resolve = |dt: DateTime| self.tz.to_ambiguous_timestamp(dt).compatible().ok();
         let start = resolve(date.to_datetime(self.start))?;
         let end = resolve(end_date.to_datetime(self.end))?;
-        (end > start).then(|| Slot {
+        // On a day when the clocks change inside the window, its real length differs from its
+        // local one, and SSM could read a repeated or missing local time otherwise than we do:
+        // no slot that day, rather than a reboot at a time nobody allowed.
+        let nominal = date
+            .to_datetime(self.start)
+            .duration_until(end_date.to_datetime(self.end));
+        (end > start && start.duration_until(end) == nominal).then(|| Slot {
             start,
             end,
             window: self.clone(),
@@ -837,6 +862,33 @@ fn choose(
 /// up to its own due day; it is due from `lead_days + w × P` days left. So `r` members of a group
 /// with one cutoff and a cap of `k` come due `floor(r / k)` periods early and each finds a slot
 /// with notice. The lead depends on support ends and tags only, never on bookings or the clock.
+/// Withdrawals for instances in windows that have not started but that the planner no longer
+/// sees among `candidates` (out of scope, facts gone, deregistered): nobody can say they should
+/// still reboot. Kept apart from [`plan_reboots`], which plans only what it is shown.
+pub fn withdraw_unseen(
+    candidates: &[RebootCandidate],
+    bookings: &[Booking],
+    now: Timestamp,
+) -> Vec<Withdrawal> {
+    let seen: BTreeSet<&InstanceId> = candidates.iter().map(|c| &c.instance).collect();
+    let mut out: Vec<Withdrawal> = bookings
+        .iter()
+        .filter(|b| b.start > now && b.over_at(now).is_none())
+        .flat_map(|b| {
+            b.instances
+                .iter()
+                .filter(|i| !seen.contains(&i.instance))
+                .map(|i| Withdrawal {
+                    key: b.key.clone(),
+                    instance: i.instance.clone(),
+                })
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 pub fn plan_reboots(
     candidates: &[RebootCandidate],
     bookings: &[Booking],
@@ -894,12 +946,36 @@ pub fn plan_reboots(
         for b in mine.iter().skip(1).filter(|b| b.start > now) {
             give_up(b);
         }
-        let kept = mine.first().copied();
+        let mut kept = mine.first().copied();
+        // A booking that is no slot of the instance's window any more (its window tag changed)
+        // is given up and planned again: it would reboot at a time the tag no longer allows.
+        let window_now = match &c.window_override {
+            None => Some(&policy.default_window),
+            Some(Ok(window)) => Some(window),
+            Some(Err(_)) => None,
+        };
+        if let (Some(b), Some(window)) = (kept, window_now) {
+            let margin = SignedDuration::from_mins(1);
+            let still_a_slot = window
+                .slots_between(b.start - margin, b.start + margin)
+                .any(|slot| slot.key() == b.key);
+            if !still_a_slot && b.start > now {
+                give_up(b);
+                kept = None;
+            }
+        }
         let lead = leads.get(&c.instance).copied().unwrap_or(Lead {
             due: i64::from(policy.lead_days),
             keep: i64::from(policy.lead_days),
         });
         match first_pass(c, kept, ran.get(&c.instance).copied(), lead, policy, now) {
+            // Facts or a window tag that can no longer be read: never a guess that reboots.
+            Step::Done(d @ RebootDecision::Unplannable { .. }) => {
+                if let Some(b) = kept.filter(|b| b.start > now) {
+                    give_up(b);
+                }
+                decided.push(Some(d));
+            }
             Step::Done(d) => decided.push(Some(d)),
             Step::Release(d) => {
                 if let Some(b) = kept.filter(|b| b.start > now) {
@@ -1167,7 +1243,7 @@ mod tests {
                 "SUN 03:00-05:00 Europe/Berlin",
                 "SUN 03:00-05:00 Europe/Berlin",
             ),
-            ("sat,sun 22:00-23:30 UTC", "SAT,SUN 22:00-23:30 UTC"),
+            ("sat,sun 22:00-23:00 UTC", "SAT,SUN 22:00-23:00 UTC"),
             (
                 "MON-FRI 02:00-04:00 america/new_york",
                 "MON-FRI 02:00-04:00 America/New_York",
@@ -1189,9 +1265,9 @@ mod tests {
             assert_eq!(w.to_string(), shown, "{input}");
             assert_eq!(window(shown), w, "{input}");
         }
-        let w = window("SAT,SUN 22:00-23:30 UTC");
+        let w = window("SAT,SUN 22:00-23:00 UTC");
         let json = serde_json::to_string(&w).unwrap();
-        assert_eq!(json, r#""SAT,SUN 22:00-23:30 UTC""#);
+        assert_eq!(json, r#""SAT,SUN 22:00-23:00 UTC""#);
         assert_eq!(serde_json::from_str::<RebootWindow>(&json).unwrap(), w);
         assert!(serde_json::from_str::<RebootWindow>(r#""SUN 3-5 UTC""#).is_err());
         assert_eq!(
@@ -1307,7 +1383,7 @@ mod tests {
         );
         assert_eq!(w.slots_between(at - days(7), at).count(), 1);
         assert_eq!(
-            window("SAT,SUN 22:00-23:30 UTC")
+            window("SAT,SUN 22:00-23:00 UTC")
                 .slots_between(at, at + days(14))
                 .count(),
             4
@@ -1327,8 +1403,8 @@ mod tests {
     #[test]
     fn slots_across_daylight_saving_changes() {
         // (window, local day, expected start and end in UTC, SSM duration hours)
-        let cases = [
-            // Europe/Berlin springs forward 2027-03-28 02:00 -> 03:00.
+        let kept = [
+            // Europe/Berlin springs forward 2027-03-28 02:00 -> 03:00; 03:00-05:00 is after it.
             (
                 "SUN 03:00-05:00 Europe/Berlin",
                 date(2027, 3, 21),
@@ -1343,22 +1419,7 @@ mod tests {
                 "2027-03-28T03:00:00Z",
                 2,
             ),
-            (
-                "SUN 01:00-03:00 Europe/Berlin",
-                date(2027, 3, 28),
-                "2027-03-28T00:00:00Z",
-                "2027-03-28T01:00:00Z",
-                1,
-            ),
-            // 02:30 does not exist: it moves past the gap to 03:30 CEST.
-            (
-                "SUN 02:30-04:00 Europe/Berlin",
-                date(2027, 3, 28),
-                "2027-03-28T01:30:00Z",
-                "2027-03-28T02:00:00Z",
-                1,
-            ),
-            // Europe/Berlin falls back 2026-10-25 03:00 -> 02:00: 02:30 happens twice, the first counts.
+            // Europe/Berlin falls back 2026-10-25 03:00 -> 02:00; 03:00-05:00 is after it.
             (
                 "SUN 03:00-05:00 Europe/Berlin",
                 date(2026, 10, 18),
@@ -1373,71 +1434,62 @@ mod tests {
                 "2026-10-25T04:00:00Z",
                 2,
             ),
+            // America/New_York springs forward 2027-03-14 and falls back 2026-11-01, both at 02:00.
             (
-                "SUN 02:30-03:30 Europe/Berlin",
-                date(2026, 10, 25),
-                "2026-10-25T00:30:00Z",
-                "2026-10-25T02:30:00Z",
+                "SUN 03:00-05:00 America/New_York",
+                date(2027, 3, 14),
+                "2027-03-14T07:00:00Z",
+                "2027-03-14T09:00:00Z",
                 2,
             ),
             (
-                "SUN 00:00-00:00 Europe/Berlin",
-                date(2026, 10, 25),
-                "2026-10-24T22:00:00Z",
-                "2026-10-25T23:00:00Z",
-                24,
-            ),
-            // America/New_York springs forward 2027-03-14 02:00 -> 03:00 and falls back 2026-11-01 02:00 -> 01:00.
-            (
-                "SUN 02:30-04:00 America/New_York",
-                date(2027, 3, 14),
-                "2027-03-14T07:30:00Z",
-                "2027-03-14T08:00:00Z",
-                1,
-            ),
-            (
-                "SUN 02:30-04:00 America/New_York",
+                "SUN 02:00-04:00 America/New_York",
                 date(2027, 3, 7),
-                "2027-03-07T07:30:00Z",
+                "2027-03-07T07:00:00Z",
                 "2027-03-07T09:00:00Z",
                 2,
             ),
             (
-                "SUN 01:30-03:00 America/New_York",
-                date(2026, 11, 1),
-                "2026-11-01T05:30:00Z",
-                "2026-11-01T08:00:00Z",
-                3,
-            ),
-            (
-                "SUN 01:30-03:00 America/New_York",
+                "SUN 02:00-04:00 America/New_York",
                 date(2026, 11, 8),
-                "2026-11-08T06:30:00Z",
-                "2026-11-08T08:00:00Z",
+                "2026-11-08T07:00:00Z",
+                "2026-11-08T09:00:00Z",
                 2,
             ),
-            (
-                "SAT 23:00-02:30 America/New_York",
-                date(2026, 10, 31),
-                "2026-11-01T03:00:00Z",
-                "2026-11-01T07:30:00Z",
-                5,
-            ),
         ];
-        for (w, day, start, end, hours) in cases {
+        for (w, day, start, end, hours) in kept {
             let slot = slot_on(w, day).unwrap_or_else(|| panic!("{w} on {day}"));
             assert_eq!((slot.start, slot.end), (ts(start), ts(end)), "{w} on {day}");
             assert_eq!(slot.duration_hours(), hours, "{w} on {day}");
+            assert_eq!(
+                slot.start.duration_until(slot.end).as_hours(),
+                i64::from(hours)
+            );
         }
-        // The gap day's slot is named and scheduled by the local time it really starts at.
-        let moved = slot_on("SUN 02:30-04:00 Europe/Berlin", date(2027, 3, 28)).unwrap();
-        assert_eq!(moved.key(), "20270328T0330-0400-europe-berlin");
-        assert_eq!(moved.schedule(), "at(2027-03-28T03:30:00)");
-        // An interval the gap swallows whole has no slot that day, and the weeks around it do.
-        let swallowed = "SUN 02:00-03:00 Europe/Berlin";
-        assert!(slot_on(swallowed, date(2027, 3, 28)).is_none());
-        assert!(slot_on(swallowed, date(2027, 3, 21)).is_some());
-        assert!(slot_on(swallowed, date(2027, 4, 4)).is_some());
+        // A window the clock change falls inside is skipped that day (its real length differs,
+        // and a repeated or missing local time could be read otherwise by SSM); the weeks around
+        // it keep their slots.
+        let skipped = [
+            ("SUN 01:00-03:00 Europe/Berlin", date(2027, 3, 28)),
+            ("SUN 02:00-04:00 Europe/Berlin", date(2027, 3, 28)),
+            ("SUN 02:00-03:00 Europe/Berlin", date(2027, 3, 28)),
+            ("SUN 02:00-04:00 Europe/Berlin", date(2026, 10, 25)),
+            ("SUN 00:00-00:00 Europe/Berlin", date(2026, 10, 25)),
+            ("SUN 02:00-04:00 America/New_York", date(2027, 3, 14)),
+            ("SUN 01:00-03:00 America/New_York", date(2026, 11, 1)),
+            ("SAT 23:00-03:00 America/New_York", date(2026, 10, 31)),
+        ];
+        for (w, day) in skipped {
+            assert!(slot_on(w, day).is_none(), "{w} on {day}");
+            assert!(
+                slot_on(w, day - 7.days()).is_some(),
+                "{w} a week before {day}"
+            );
+            assert!(
+                slot_on(w, day + 7.days()).is_some(),
+                "{w} a week after {day}"
+            );
+        }
     }
 
     #[test]
@@ -1492,8 +1544,12 @@ mod tests {
             (full_day.duration_hours(), full_day.cutoff_hours()),
             (24, 23)
         );
-        let short = slot_on("MON 03:00-03:01 UTC", date(2027, 2, 1)).unwrap();
+        let short = slot_on("MON 03:00-04:00 UTC", date(2027, 2, 1)).unwrap();
         assert_eq!((short.duration_hours(), short.cutoff_hours()), (1, 0));
+        assert!(matches!(
+            "MON 03:00-03:01 UTC".parse::<RebootWindow>(),
+            Err(RebootWindowError::NotWholeHours { minutes: 1, .. })
+        ));
         // A support end on the last day of February: cutoff at the start of March 1st, UTC.
         let p = plan(&[cand(1, date(2027, 2, 28))], &[]);
         assert!(matches!(decision(&p, 1), RebootDecision::NotDue { .. }));
@@ -1599,9 +1655,9 @@ mod tests {
                 Urgency::InTime,
             ),
             (
-                "SAT 22:00-00:01 UTC",
+                "SAT 22:01-00:01 UTC",
                 NOW,
-                jan(9, "22:00"),
+                jan(9, "22:01"),
                 None,
                 Urgency::InTime,
             ),
@@ -1613,16 +1669,16 @@ mod tests {
                 Urgency::InTime,
             ),
             (
-                "SAT 22:00-00:01 UTC",
+                "SAT 22:01-00:01 UTC",
                 "2027-01-09T06:00:00Z",
-                jan(9, "22:00"),
+                jan(9, "22:01"),
                 None,
                 Urgency::ShortNotice,
             ),
             (
-                "SAT 22:00-00:01 UTC",
+                "SAT 22:01-00:01 UTC",
                 "2027-01-10T06:00:00Z",
-                jan(16, "22:00"),
+                jan(16, "22:01"),
                 None,
                 Urgency::NoSlotBeforeCutoff,
             ),
@@ -2177,7 +2233,7 @@ mod tests {
             ("SUN 03:00-05:00 UTC", 7),
             ("SAT 23:00-01:00 UTC", 7),
             ("MON-FRI 02:00-04:00 UTC", 3),
-            ("SAT,SUN 22:00-23:30 UTC", 6),
+            ("SAT,SUN 22:00-23:00 UTC", 6),
             ("MON,THU 01:00-02:00 UTC", 4),
             ("MON-SUN 01:00-02:00 UTC", 1),
             ("FRI-MON 01:00-02:00 UTC", 4),
@@ -2682,5 +2738,39 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_booked_instance_is_released_when_unseen_unplannable_or_moved_to_another_window() {
+        let jan10 = "20270110T0300-0500-utc";
+        let bookings = [booking(jan10, "2027-01-10T03:00:00Z", 2, &[1, 2, 3, 4])];
+        let due = date(2027, 1, 16);
+        // 1 stays; 2's window tag now names Wednesdays; 3's facts became unreadable; 4 is unseen.
+        let mut moved = cand(2, due);
+        moved.window_override = Some(Ok(window("WED 02:00-04:00 UTC")));
+        let mut unknown = cand(3, due);
+        unknown.support = SupportFact::Unknown("no build date".into());
+        let cands = [cand(1, due), moved, unknown];
+        let p = plan(&cands, &bookings);
+        assert!(matches!(
+            decision(&p, 1),
+            RebootDecision::AlreadyBooked { .. }
+        ));
+        let given_up: Vec<_> = p.withdraw.iter().map(|w| w.instance.clone()).collect();
+        assert_eq!(given_up, vec![id(2), id(3)]);
+        assert!(matches!(decision(&p, 2), RebootDecision::Booked { .. }));
+        assert!(matches!(
+            decision(&p, 3),
+            RebootDecision::Unplannable { .. }
+        ));
+        assert_eq!(
+            withdraw_unseen(&cands, &bookings, now()),
+            vec![Withdrawal {
+                key: jan10.into(),
+                instance: id(4)
+            }]
+        );
+        // A window that has started is never touched.
+        assert!(withdraw_unseen(&cands, &bookings, ts("2027-01-10T03:30:00Z")).is_empty());
     }
 }

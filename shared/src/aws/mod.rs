@@ -4,6 +4,7 @@ pub mod livepatching;
 pub mod results;
 pub mod sns;
 pub mod ssm;
+pub mod tags;
 pub mod windows;
 
 use aws_config::retry::RetryConfig;
@@ -56,6 +57,7 @@ impl AwsError {
             self.code.as_deref(),
             Some(
                 "ThrottlingException"
+                    | "ThrottledException"
                     | "Throttling"
                     | "TooManyRequestsException"
                     | "RequestLimitExceeded"

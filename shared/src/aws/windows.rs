@@ -495,6 +495,9 @@ async fn register_task(
         )
         .max_concurrency(&task.max_concurrency)
         .max_errors(&task.max_errors)
+        // At the cutoff, invocations not started yet are cancelled (the default, CONTINUE_TASK,
+        // would keep starting reboots after the allowed window).
+        .cutoff_behavior(aws_sdk_ssm::types::MaintenanceWindowTaskCutoffBehavior::CancelTask)
         .priority(1)
         .name("livepatch-autopilot-reboot")
         .description("AWS-RunPatchBaseline Install with RebootIfNeeded")

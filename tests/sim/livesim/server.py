@@ -18,10 +18,13 @@ from .control import ControlApi
 from .simulation import Simulation
 
 SSM_TARGET_PREFIX = "AmazonSSM."
+TAGGING_TARGET_PREFIX = "ResourceGroupsTaggingAPI_20170126."
+#: Operations of these services can be given faults (operation names do not collide).
+FAULT_TARGET_PREFIXES = (SSM_TARGET_PREFIX, TAGGING_TARGET_PREFIX)
 
 
 class LivesimApp:
-    """Routes /_sim/ to the control API, injects queued SSM faults, and hands the rest to moto."""
+    """Routes /_sim/ to the control API, injects queued SSM and tagging faults, and hands the rest to moto."""
 
     def __init__(self, simulation: Simulation):
         api.install(simulation)
@@ -33,8 +36,9 @@ class LivesimApp:
         if environ.get("PATH_INFO", "").startswith("/_sim/"):
             return self.control(environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if target.startswith(SSM_TARGET_PREFIX):
-            fault = self.sim.take_fault(target[len(SSM_TARGET_PREFIX) :])
+        prefix, _, operation = target.rpartition(".")
+        if prefix and prefix + "." in FAULT_TARGET_PREFIXES:
+            fault = self.sim.take_fault(operation)
             if fault is not None:
                 body = json.dumps({"__type": fault.error, "message": fault.message}).encode()
                 start_response(

@@ -108,7 +108,7 @@ class InstanceOperations(SimulatedOperations):
         return ActionResult({"TagList": tags})
 
     def add_tags_to_resource(self) -> ActionResult:
-        host = self._tagged_instance(writing=True)
+        host = self._tagged_instance()
         if host is None:
             return super().add_tags_to_resource()
         with self.sim.lock:
@@ -116,7 +116,7 @@ class InstanceOperations(SimulatedOperations):
         return EmptyResult()
 
     def remove_tags_from_resource(self) -> ActionResult:
-        host = self._tagged_instance(writing=True)
+        host = self._tagged_instance()
         if host is None:
             return super().remove_tags_from_resource()
         with self.sim.lock:
@@ -124,15 +124,14 @@ class InstanceOperations(SimulatedOperations):
                 host.tags.pop(key, None)
         return EmptyResult()
 
-    def _tagged_instance(self, writing: bool = False) -> Host | None:
-        """A fleet instance addressed as ResourceType ManagedInstance."""
+    def _tagged_instance(self) -> Host | None:
+        """A fleet instance addressed as ResourceType ManagedInstance: hybrid `mi-` ids only.
+
+        EC2 `i-` ids are refused as AWS does; their tags belong to EC2 (and the tagging API)."""
         if self._get_param("ResourceType") != "ManagedInstance":
             return None
         host = self.fleet_host(self._get_param("ResourceId"))
-        if host is None or not host.managed:
-            raise SsmError("InvalidResourceId", "The resource ID is not valid. Verify the ID and try again.")
-        if writing and not host.is_managed_instance:
-            # AddTagsToResource/RemoveTagsFromResource take mi- IDs only; EC2 tags belong to EC2.
+        if host is None or not host.managed or not host.is_managed_instance:
             raise SsmError("InvalidResourceId", "The resource ID is not valid. Verify the ID and try again.")
         return host
 
