@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
-use livepatch_shared::aws::{self, livepatching, ssm, AwsError};
+use livepatch_shared::aws::{self, livepatching, ssm, windows, AwsError};
 use livepatch_shared::config::{ConfigError, Env};
 use livepatch_shared::domain::enable::{
     decide_disable, decide_enable, disable_window, live_patching_commands, next_window_start,
@@ -17,6 +17,7 @@ use livepatch_shared::domain::enable::{
     LivePatchingFacts, PendingDisable, Request, Route, CONFIGURE_KLP, HISTORY,
 };
 use livepatch_shared::domain::fleet::{ManagedInstance, RunCommand};
+use livepatch_shared::domain::reboot::local_time;
 use livepatch_shared::domain::InstanceId;
 use livepatch_shared::events;
 use livepatch_shared::manual::{self, ManualAction, ManualRequest, Refusal};
@@ -332,9 +333,39 @@ async fn scheduled_run(
         );
         record_enable(&instance.id, decision, &mut plan, outcome);
     }
+    name_reboot_bookings(clients, now, outcome).await;
     send(clients, settings, Action::Enable, &plan, now, outcome).await;
     remove_finished_windows(clients, settings, now, outcome).await;
     Ok(())
+}
+
+/// Tells, for each instance left to a reboot window, the reboot `plan-reboots` booked for it
+/// (or that it books one on its next run). Only a note: a failed read is logged, not an error.
+async fn name_reboot_bookings(clients: &Clients, now: Timestamp, outcome: &mut EnableOutcome) {
+    if outcome.deferred.is_empty() {
+        return;
+    }
+    let booked = match windows::booked_reboots(&clients.ssm).await {
+        Ok(booked) => booked,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the reboot bookings");
+            return;
+        }
+    };
+    for finding in &mut outcome.deferred {
+        let window = booked.iter().find(|w| {
+            w.booking.start > now
+                && (w.booking.instances.iter()).any(|i| i.instance.as_str() == finding.instance_id)
+        });
+        finding.reason.push_str(&match window {
+            Some(w) => format!(
+                "; reboot booked {} (window {})",
+                local_time(w.booking.start, &w.time_zone),
+                w.name
+            ),
+            None => "; plan-reboots books its reboot on its next run".to_owned(),
+        });
+    }
 }
 
 async fn manual_run(
@@ -431,6 +462,7 @@ async fn manual_run(
             book(clients, settings, &in_window, start, outcome).await;
         }
     } else {
+        name_reboot_bookings(clients, now, outcome).await;
         send(clients, settings, Action::Enable, &plan, now, outcome).await;
     }
     Ok(())

@@ -229,7 +229,7 @@ async fn al2_414_below_the_minimum_is_handed_to_the_reboot_planner_and_not_reboo
         reasons(&outcome.deferred),
         [(
             AL2_414_OLD,
-            "needs a reboot window to enable: kernel 4.14.152-124.171.amzn2.x86_64 is below 4.14.165-131.185: enabling installs a newer kernel and reboots"
+            "needs a reboot window to enable: kernel 4.14.152-124.171.amzn2.x86_64 is below 4.14.165-131.185: enabling installs a newer kernel and reboots; plan-reboots books its reboot on its next run"
         )]
     );
     aws.run_agents();
@@ -243,6 +243,105 @@ async fn al2_414_below_the_minimum_is_handed_to_the_reboot_planner_and_not_reboo
     );
 }
 
+/// `plan-reboots` at `time`, as deployed.
+async fn plan_reboots(
+    aws: &LocalAws,
+    time: &str,
+    overrides: &[(&str, &str)],
+) -> plan_reboots::PlanOutcome {
+    aws.set_clock(time);
+    let settings =
+        plan_reboots::Settings::from_env(&Env(aws.env_lookup("plan-reboots", overrides))).unwrap();
+    let mut event: Value =
+        serde_json::from_str(include_str!("../../../events/scheduled-plan-reboots.json")).unwrap();
+    event["id"] = json!(format!("plan-{time}"));
+    event["time"] = json!(time);
+    plan_reboots::handle(
+        &plan_reboots::Clients::new(&aws.sdk_config()),
+        &settings,
+        &event,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_reboot_planner_books_the_old_al2_kernel_and_enable_turns_live_patching_on_after_it() {
+    let aws = LocalAws::start_with(&cases());
+    scan(&aws, "2026-12-03T01:00:00Z").await;
+    let first = run(&aws, &scheduled("e-0201", "2026-12-03T02:00:00Z"), &[]).await;
+    assert_eq!(
+        reasons(&first.deferred)[0].1,
+        "needs a reboot window to enable: kernel 4.14.152-124.171.amzn2.x86_64 is below 4.14.165-131.185: enabling installs a newer kernel and reboots; plan-reboots books its reboot on its next run"
+    );
+
+    // The planner books it with a week's notice (2026-12-03 is a Thursday), and says why.
+    let planned = plan_reboots(&aws, "2026-12-03T03:00:00Z", &[]).await;
+    let booked: Vec<_> = planned
+        .booked
+        .iter()
+        .filter(|b| b.instance_id == AL2_414_OLD)
+        .collect();
+    assert_eq!(booked.len(), 1, "{planned:?}");
+    assert_eq!(booked[0].start, "2026-12-13T03:00:00Z".parse().unwrap());
+    assert!(booked[0].to_enable.is_some());
+    let announced = aws
+        .notifications()
+        .into_iter()
+        .map(|n| n["notification"]["message_by_protocol"]["email"].clone())
+        .filter_map(|e| e.as_str().map(str::to_owned))
+        .find(|e| e.contains("Reboots booked"))
+        .expect("the booking is announced");
+    assert!(
+        announced.contains("i-0e1a2b3c4d5e60002 (ip-10-0-0-11.ec2.internal), kernel 4.14.152-124.171.amzn2.x86_64, live patching off: reboot booked Sunday 2026-12-13 03:00 UTC so that it can be enabled (kernel below 4.14.165-131.185, the oldest kernel on which live patching is enabled without a reboot); fallback Sunday 2026-12-20 03:00 UTC"),
+        "{announced}"
+    );
+
+    // The next daily enable names the booking, and still sends nothing to it.
+    scan(&aws, "2026-12-04T01:00:00Z").await;
+    let next = run(&aws, &scheduled("e-0202", "2026-12-04T02:00:00Z"), &[]).await;
+    assert!(
+        reasons(&next.deferred)[0].1.ends_with(
+            "; reboot booked Sunday 2026-12-13 03:00 UTC (window livepatch-autopilot-reboot-20261213T0300-0500-utc)"
+        ),
+        "{:?}",
+        next.deferred
+    );
+    assert!(switches(&aws)
+        .iter()
+        .all(|c| !ids(c).contains(&AL2_414_OLD)));
+
+    // The window runs at its time: Install + RebootIfNeeded reboots into a newer 4.14 kernel.
+    aws.post(
+        "clock/advance",
+        &json!({"to": "2026-12-13T06:00:00Z", "step_minutes": 60, "run_agents": true}),
+    );
+    let (plugin, _, view) = livepatch(&aws, AL2_414_OLD);
+    assert!(!plugin, "the reboot window does not enable live patching");
+    let kernel = view["kernel"].as_str().unwrap().to_owned();
+    assert_ne!(kernel, "4.14.152-124.171.amzn2.x86_64");
+
+    // After the next scan, enable turns it on without a reboot; the window is cleaned up.
+    scan(&aws, "2026-12-14T01:00:00Z").await;
+    let after = run(&aws, &scheduled("e-0203", "2026-12-14T02:00:00Z"), &[]).await;
+    assert!(after.deferred.is_empty(), "{:?}", after.deferred);
+    let enabled: Vec<_> = after
+        .switching
+        .iter()
+        .filter(|s| s.instance_id == AL2_414_OLD)
+        .collect();
+    assert_eq!(enabled.len(), 1);
+    assert_eq!(enabled[0].document, AWS_DOC);
+    assert!(!enabled[0].reboots);
+    aws.run_agents();
+    let (plugin, _, view) = livepatch(&aws, AL2_414_OLD);
+    assert!(plugin);
+    assert_eq!(view["kernel"], kernel.as_str(), "enabled without a reboot");
+    let cleaned = plan_reboots(&aws, "2026-12-14T03:00:00Z", &[]).await;
+    assert_eq!(cleaned.removed.len(), 1, "{cleaned:?}");
+    assert!(cleaned.booked.is_empty());
+}
+
 #[tokio::test]
 async fn allowing_reboots_enables_old_al2_at_once_through_a_reboot_into_a_newer_kernel() {
     let aws = LocalAws::start_with(&cases());
@@ -254,6 +353,14 @@ async fn allowing_reboots_enables_old_al2_at_once_through_a_reboot_into_a_newer_
     )
     .await;
     assert!(outcome.deferred.is_empty());
+    // With reboots allowed, the reboot planner leaves it to enable: no second reboot.
+    let planned = plan_reboots(
+        &aws,
+        "2026-12-03T02:30:00Z",
+        &[("ENABLE_ALLOW_REBOOT", "true")],
+    )
+    .await;
+    assert!(planned.booked.iter().all(|b| b.instance_id != AL2_414_OLD));
     let legacy = outcome
         .switching
         .iter()

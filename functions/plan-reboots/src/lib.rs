@@ -7,16 +7,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use jiff::tz::TimeZone;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use livepatch_shared::aws::windows::{self, BookedWindow, RebootTask};
 use livepatch_shared::aws::{self, results, ssm, tags, AwsError};
 use livepatch_shared::config::{ConfigError, Env};
+use livepatch_shared::domain::enable::{needs_reboot_to_enable, RebootReason};
 use livepatch_shared::domain::facts::KernelFacts;
 use livepatch_shared::domain::fleet::ManagedInstance;
 use livepatch_shared::domain::reboot::{
-    plan_reboots, withdraw_unseen, Booking, RebootCandidate, RebootDecision, RebootPlan,
-    RebootPolicy, RebootPolicyError, RebootWindow, Slot, SupportFact, Urgency,
+    local_time, plan_reboots, withdraw_unseen, Booking, RebootCandidate, RebootDecision,
+    RebootPlan, RebootPolicy, RebootPolicyError, RebootWindow, Slot, SupportFact, Urgency,
+    Withdrawal,
 };
 use livepatch_shared::domain::{
     livepatch_support, InstanceId, KernelRelease, LivePatchSupport, SupportWindow,
@@ -68,6 +69,9 @@ pub struct Settings {
     pub group_tag: String,
     pub policy: RebootPolicy,
     pub task: RebootTask,
+    /// `ENABLE_ALLOW_REBOOT`: `enable` turns live patching on at once where that reboots, so
+    /// those instances need no booked reboot first.
+    pub enable_allow_reboot: bool,
 }
 
 impl Settings {
@@ -111,6 +115,7 @@ impl Settings {
             window_tag: env.string_or("REBOOT_WINDOW_TAG", "livepatch-autopilot:reboot-window"),
             group_tag: env.string_or("REBOOT_GROUP_TAG", "aws:autoscaling:groupName"),
             policy,
+            enable_allow_reboot: env.bool_or("ENABLE_ALLOW_REBOOT", false)?,
             task: RebootTask {
                 max_concurrency: env.rate_or("REBOOT_MAX_CONCURRENCY", "20%", false)?,
                 max_errors: env.rate_or("REBOOT_MAX_ERRORS", "1", true)?,
@@ -171,6 +176,8 @@ pub struct BookedReboot {
     pub urgency: Urgency,
     /// The window that ran while the instance kept its kernel.
     pub previous: Option<String>,
+    /// Booked so that live patching can be enabled without a reboot afterwards: why.
+    pub to_enable: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -243,14 +250,20 @@ pub async fn handle(
     let bookings: Vec<Booking> = booked_windows.iter().map(|w| w.booking.clone()).collect();
     let mut plan = plan_reboots(&fleet.candidates, &bookings, &settings.policy, now);
     // Instances no longer in scope or without facts leave windows that have not started.
-    for withdrawal in withdraw_unseen(&fleet.candidates, &bookings, now) {
-        if !plan.withdraw.contains(&withdrawal) {
-            plan.withdraw.push(withdrawal);
-        }
-    }
+    plan.add_withdrawals(
+        withdraw_unseen(&fleet.candidates, &bookings, now),
+        &bookings,
+        now,
+    );
     outcome.candidates = fleet.candidates.len();
     record_decisions(&plan, &fleet.candidates, &mut outcome);
-    announce_repaired(&booked_windows, &fleet.candidates, now, &mut outcome);
+    announce_repaired(
+        &booked_windows,
+        &fleet.candidates,
+        &settings.policy,
+        now,
+        &mut outcome,
+    );
 
     if !settings.dry_run {
         act(
@@ -373,7 +386,7 @@ async fn gather(
             instance: instance.id.clone(),
             name,
             kernel: facts.kernel_release.clone(),
-            support: support_of(instance, facts),
+            support: support_of(instance, facts, settings.enable_allow_reboot),
             facts_at: facts.collected_at.parse().unwrap_or(Timestamp::UNIX_EPOCH),
             group,
             window_override,
@@ -389,7 +402,11 @@ async fn gather(
 }
 
 /// What the kernel facts say about live patch support, refusing to guess.
-fn support_of(instance: &ManagedInstance, facts: &KernelFacts) -> SupportFact {
+fn support_of(
+    instance: &ManagedInstance,
+    facts: &KernelFacts,
+    enable_allow_reboot: bool,
+) -> SupportFact {
     let kernel: KernelRelease = match facts.kernel_release.parse() {
         Ok(kernel) => kernel,
         Err(err) => {
@@ -399,6 +416,19 @@ fn support_of(instance: &ManagedInstance, facts: &KernelFacts) -> SupportFact {
             ))
         }
     };
+    // `enable` leaves live patching off where turning it on would reboot (unless it may): a
+    // booked reboot into a newer kernel lets it enable without one.
+    if !facts.live_patching_on() && !enable_allow_reboot {
+        if let Some(RebootReason::BelowMinimum { minimum, .. }) =
+            needs_reboot_to_enable(&instance.platform, &kernel)
+        {
+            return SupportFact::RebootToEnable(format!(
+                "below {}-{}, the oldest kernel on which live patching is enabled without a reboot",
+                minimum.version(),
+                minimum.release()
+            ));
+        }
+    }
     match livepatch_support(&instance.platform, &kernel) {
         LivePatchSupport::Supported => {}
         LivePatchSupport::BelowMinimum { minimum } => {
@@ -463,15 +493,6 @@ fn failed(outcome: &mut PlanOutcome, action: &str, change: &WindowChange, err: &
     });
 }
 
-/// `Sunday 2027-01-10 03:00 Europe/Berlin`.
-pub fn local_time(at: Timestamp, zone: &str) -> String {
-    let tz = TimeZone::get(zone).unwrap_or(TimeZone::UTC);
-    format!(
-        "{} {zone}",
-        tz.to_datetime(at).strftime("%A %Y-%m-%d %H:%M")
-    )
-}
-
 fn slot_local(slot: &Slot) -> String {
     local_time(slot.start, slot.window.zone())
 }
@@ -489,10 +510,11 @@ fn record_decisions(plan: &RebootPlan, candidates: &[RebootCandidate], outcome: 
                 urgency,
                 previous,
             } => {
-                let support_end = candidate.and_then(|c| match &c.support {
-                    SupportFact::Ends(s) => Some(s.ends.to_string()),
-                    SupportFact::Unknown(_) => None,
-                });
+                let support = candidate.map(|c| &c.support);
+                let support_end = support
+                    .and_then(SupportFact::window)
+                    .map(|s| s.ends.to_string());
+                let enable_reason = candidate.and_then(|c| to_enable(c));
                 if *urgency == Urgency::PastCutoff {
                     outcome.out_of_support.push(id.clone());
                 }
@@ -511,6 +533,7 @@ fn record_decisions(plan: &RebootPlan, candidates: &[RebootCandidate], outcome: 
                     fallback_local: fallback.as_ref().map(slot_local),
                     urgency: *urgency,
                     previous: previous.clone(),
+                    to_enable: enable_reason,
                 });
             }
             RebootDecision::AlreadyBooked { key, start } => {
@@ -540,9 +563,11 @@ fn record_decisions(plan: &RebootPlan, candidates: &[RebootCandidate], outcome: 
 fn announce_repaired(
     booked: &[BookedWindow],
     candidates: &[RebootCandidate],
+    policy: &RebootPolicy,
     now: Timestamp,
     outcome: &mut PlanOutcome,
 ) {
+    let notice = now + SignedDuration::from_hours(24 * i64::from(policy.notice_days));
     for change in outcome.repaired.clone() {
         let Some(window) = booked
             .iter()
@@ -553,12 +578,10 @@ fn announce_repaired(
         for i in &window.booking.instances {
             let id = i.instance.to_string();
             let candidate = candidates.iter().find(|c| c.instance == i.instance);
-            let support = candidate.and_then(|c| match &c.support {
-                SupportFact::Ends(s) => Some(*s),
-                SupportFact::Unknown(_) => None,
-            });
+            let support = candidate.and_then(|c| c.support.window());
             let urgency = match support {
                 Some(s) if s.ended_at() <= now => Urgency::PastCutoff,
+                _ if window.booking.start >= notice => Urgency::InTime,
                 _ => Urgency::ShortNotice,
             };
             outcome.already_booked.retain(|b| b.instance_id != id);
@@ -576,8 +599,17 @@ fn announce_repaired(
                 fallback_local: None,
                 urgency,
                 previous: None,
+                to_enable: candidate.and_then(to_enable),
             });
         }
+    }
+}
+
+/// Why a reboot lets live patching be enabled, if that is what it is booked for.
+fn to_enable(candidate: &RebootCandidate) -> Option<String> {
+    match &candidate.support {
+        SupportFact::RebootToEnable(why) => Some(why.clone()),
+        SupportFact::Ends(_) | SupportFact::Unknown(_) => None,
     }
 }
 
@@ -603,7 +635,7 @@ async fn act(
         n.instances.iter().map(|i| i.instance.to_string()).collect()
     };
     // Shrink and delete first: they free room in the quota of 50 windows.
-    for w in &plan.withdraw {
+    for w in plan.withdrawals_to_make() {
         let Some(window) = window_for(booked, &w.key, now) else {
             continue;
         };
@@ -612,18 +644,8 @@ async fn act(
             window_id: Some(window.window_id.clone()),
             instance_ids: vec![w.instance.to_string()],
         };
-        let reason = plan
-            .decisions
-            .iter()
-            .find(|d| d.instance == w.instance)
-            .map(|d| d.decision.to_string())
-            .unwrap_or_default();
         match windows::withdraw(&clients.ssm, window, &w.instance).await {
-            Ok(()) => outcome.withdrawn.push(Withdrawn {
-                key: w.key.clone(),
-                instance_id: w.instance.to_string(),
-                reason,
-            }),
+            Ok(()) => outcome.withdrawn.push(withdrawn(plan, w)),
             Err(err) => failed(outcome, "withdraw", &change, &err),
         }
     }
@@ -631,7 +653,13 @@ async fn act(
         for window in booked.iter().filter(|w| &w.booking.key == key) {
             let change = change_of(window);
             match windows::remove_booking(&clients.ssm, &window.window_id).await {
-                Ok(()) => outcome.removed.push(change),
+                Ok(()) => {
+                    // A window deleted before it started cancels the reboot of each instance
+                    // withdrawn from it.
+                    let gone = plan.withdraw.iter().filter(|w| &w.key == key);
+                    outcome.withdrawn.extend(gone.map(|w| withdrawn(plan, w)));
+                    outcome.removed.push(change)
+                }
                 Err(err) => failed(outcome, "remove", &change, &err),
             }
         }
@@ -706,6 +734,23 @@ async fn act(
     }
 }
 
+/// A cancelled reboot, with the planner's reason.
+fn withdrawn(plan: &RebootPlan, w: &Withdrawal) -> Withdrawn {
+    let reason = plan
+        .decisions
+        .iter()
+        .find(|d| d.instance == w.instance)
+        .map(|d| d.decision.to_string())
+        .unwrap_or_else(|| {
+            "no longer seen: out of scope, without kernel facts, or no longer registered with Systems Manager".to_owned()
+        });
+    Withdrawn {
+        key: w.key.clone(),
+        instance_id: w.instance.to_string(),
+        reason,
+    }
+}
+
 async fn publish(
     clients: &Clients,
     settings: &Settings,
@@ -762,14 +807,23 @@ pub fn booking_line(b: &BookedReboot) -> String {
     } else {
         String::new()
     };
-    let mut line = format!(
-        "{}{name}, kernel {}, support ends {}, reboot booked {}{}",
-        b.instance_id,
-        b.kernel,
-        b.support_end.as_deref().unwrap_or("unknown"),
-        b.start_local,
-        urgency_note(b.urgency)
-    );
+    let mut line = match &b.to_enable {
+        Some(why) => format!(
+            "{}{name}, kernel {}, live patching off: reboot booked {}{} so that it can be enabled (kernel {why})",
+            b.instance_id,
+            b.kernel,
+            b.start_local,
+            urgency_note(b.urgency)
+        ),
+        None => format!(
+            "{}{name}, kernel {}, support ends {}, reboot booked {}{}",
+            b.instance_id,
+            b.kernel,
+            b.support_end.as_deref().unwrap_or("unknown"),
+            b.start_local,
+            urgency_note(b.urgency)
+        ),
+    };
     if let Some(fallback) = &b.fallback_local {
         line.push_str(&format!("; fallback {fallback}"));
     }
@@ -885,31 +939,38 @@ pub fn announcement(outcome: &PlanOutcome, now: Timestamp) -> Option<Notificatio
             outcome.unplannable.len() + outcome.failed.len()
         )
     };
-    let mut summary = if booked > 0 {
-        format!(
-            "{booked} instance(s) will be rebooted into a newer kernel (AWS-RunPatchBaseline Install, RebootIfNeeded) in a maintenance window before their live patch support ends."
-        )
-    } else {
-        "No new reboot was booked.".to_owned()
-    };
-    if !outcome.out_of_support.is_empty() {
-        summary.push_str(&format!(
-            " {} already out of live patch support.",
-            outcome.out_of_support.len()
+    let to_enable = outcome
+        .booked
+        .iter()
+        .filter(|b| b.to_enable.is_some())
+        .count();
+    let mut summary = Vec::new();
+    if booked > to_enable {
+        summary.push(format!(
+            "{} instance(s) will be rebooted into a newer kernel (AWS-RunPatchBaseline Install, RebootIfNeeded) in a maintenance window before their live patch support ends.",
+            booked - to_enable
         ));
     }
-    if !outcome.unplannable.is_empty() {
-        summary.push_str(&format!(
-            " {} could not be planned.",
-            outcome.unplannable.len()
+    if to_enable > 0 {
+        summary.push(format!(
+            "{to_enable} instance(s) will be rebooted into a newer kernel in a maintenance window so that live patching can be enabled without another reboot; the daily enable run turns it on after the window."
         ));
     }
-    if !outcome.failed.is_empty() {
-        summary.push_str(&format!(
-            " {} booking change(s) failed.",
-            outcome.failed.len()
-        ));
+    if booked == 0 {
+        summary.push("No new reboot was booked.".to_owned());
     }
+    let counts = [
+        (
+            outcome.out_of_support.len(),
+            "already out of live patch support",
+        ),
+        (outcome.unplannable.len(), "could not be planned"),
+        (outcome.failed.len(), "booking change(s) failed"),
+    ];
+    for (n, what) in counts.into_iter().filter(|(n, _)| *n > 0) {
+        summary.push(format!("{n} {what}."));
+    }
+    let summary = summary.join(" ");
     let mut next_steps = Vec::new();
     if booked > 0 {
         next_steps.push(

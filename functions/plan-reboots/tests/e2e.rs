@@ -257,6 +257,79 @@ async fn first_run_books_due_instances_and_a_second_run_changes_nothing() {
     );
 }
 
+#[tokio::test]
+async fn cancelled_reboots_are_announced_and_a_window_left_empty_is_deleted() {
+    let aws = LocalAws::start("reboots.json");
+    let settings = settings_with(&aws, &[]);
+    let now = ts("2026-12-03T06:30:00Z");
+    advance(&aws, now);
+    let first = plan(&aws, &settings, "first", now).await;
+    let window = first
+        .created
+        .iter()
+        .find(|c| c.instance_ids.len() >= 2)
+        .expect("a window with two instances")
+        .clone();
+    // One leaves Systems Manager (unseen from now on), the others opt out.
+    let (gone, rest) = window.instance_ids.split_first().unwrap();
+    aws.post(&format!("instances/{gone}"), &json!({"managed": false}));
+    for id in rest {
+        aws.post(
+            &format!("instances/{id}"),
+            &json!({"tags": {"livepatch-autopilot:opt-out": "true"}}),
+        );
+    }
+
+    let later = ts("2026-12-03T07:30:00Z");
+    let next = plan(&aws, &settings, "next", later).await;
+    assert!(next.failed.is_empty(), "{:#?}", next.failed);
+    assert_eq!(next.removed.len(), 1, "{:#?}", next.removed);
+    assert_eq!(next.removed[0].key, window.key);
+    let mut withdrawn: Vec<(&str, &str)> = next
+        .withdrawn
+        .iter()
+        .map(|w| (w.instance_id.as_str(), w.reason.as_str()))
+        .collect();
+    withdrawn.sort();
+    let mut expected: Vec<(&str, &str)> = vec![(
+        gone.as_str(),
+        "no longer seen: out of scope, without kernel facts, or no longer registered with Systems Manager",
+    )];
+    expected.extend(rest.iter().map(|id| {
+        (
+            id.as_str(),
+            "opted out by tag; never rebooted by the product",
+        )
+    }));
+    expected.sort();
+    assert_eq!(withdrawn, expected);
+    let windows = aws.get("windows")["windows"].as_array().unwrap().clone();
+    assert!(
+        !windows
+            .iter()
+            .any(|w| w["name"].as_str()
+                == Some(&format!("livepatch-autopilot-reboot-{}", window.key)))
+    );
+    let (email, card) = messages(&aws, "reboots.cancelled")
+        .pop()
+        .expect("the cancellation is announced");
+    validate_chat_card(&card).unwrap();
+    assert!(email.contains("Reboots cancelled"), "{email}");
+    for id in &window.instance_ids {
+        assert!(
+            email.contains(&format!("{id} from window {}", window.key)),
+            "{email}"
+        );
+    }
+
+    // Nothing is left to repair or say.
+    let after = plan(&aws, &settings, "after", ts("2026-12-03T08:30:00Z")).await;
+    assert!(
+        after.quiet && after.failed.is_empty() && after.repaired.is_empty(),
+        "{after:#?}"
+    );
+}
+
 /// A booking as announced: which instances, when, and when people were told.
 #[derive(Debug, Clone)]
 struct Announced {

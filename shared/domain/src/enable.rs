@@ -363,7 +363,7 @@ pub struct PendingDisable {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnableSettings {
-    /// Enable at once where that installs a kernel and reboots (AL2 below the minimum, 5.15).
+    /// Enable at once where that installs a kernel and reboots (AL2 4.14 below the minimum).
     pub allow_reboot: bool,
     /// The product's AL2023 document.
     pub al2023_document: String,

@@ -257,6 +257,16 @@ impl RebootWindow {
     }
 }
 
+/// `Sunday 2027-01-10 03:00 Europe/Berlin`: when a reboot happens, as people there read it (UTC
+/// for a zone the time zone database does not know).
+pub fn local_time(at: Timestamp, zone: &str) -> String {
+    let tz = TimeZone::get(zone).unwrap_or(TimeZone::UTC);
+    format!(
+        "{} {zone}",
+        tz.to_datetime(at).strftime("%A %Y-%m-%d %H:%M")
+    )
+}
+
 /// One occurrence of a [`RebootWindow`]: what an SSM maintenance window of the product books.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Slot {
@@ -381,6 +391,21 @@ pub enum SupportFact {
     Ends(SupportWindow),
     /// Unparsable `uname -v`, no support date, a kernel the product does not know: why.
     Unknown(String),
+    /// Live patching is off and turning it on here would install a kernel and reboot (AL2 4.14
+    /// below the minimum; see `enable::needs_reboot_to_enable`): why. There is no cutoff, but
+    /// only a reboot into a newer kernel lets `enable` turn live patching on without one, so the
+    /// instance is booked into the earliest slot with notice, after those with a cutoff.
+    RebootToEnable(String),
+}
+
+impl SupportFact {
+    /// The support window, when the facts give one.
+    pub fn window(&self) -> Option<SupportWindow> {
+        match self {
+            Self::Ends(support) => Some(*support),
+            Self::Unknown(_) | Self::RebootToEnable(_) => None,
+        }
+    }
 }
 
 /// One managed instance as the kernel facts and its tags describe it.
@@ -577,6 +602,44 @@ impl RebootPlan {
             && self.remove.is_empty()
     }
 
+    /// Adds `extra` withdrawals (such as [`withdraw_unseen`]'s) and deletes every window not yet
+    /// started that the withdrawals leave empty, instead of shrinking it to no target. Each
+    /// withdrawal stays listed, also from a window deleted, since it is what people are told.
+    pub fn add_withdrawals(
+        &mut self,
+        extra: impl IntoIterator<Item = Withdrawal>,
+        bookings: &[Booking],
+        now: Timestamp,
+    ) {
+        self.withdraw.extend(extra);
+        self.withdraw.sort();
+        self.withdraw.dedup();
+        let withdrawn = |b: &Booking, i: &BookedInstance| {
+            self.withdraw
+                .iter()
+                .any(|w| w.key == b.key && w.instance == i.instance)
+        };
+        let emptied: Vec<String> = bookings
+            .iter()
+            .filter(|b| b.start > now && b.over_at(now).is_none())
+            .filter(|b| !self.extend.iter().any(|e| e.key == b.key))
+            .filter(|b| b.instances.iter().all(|i| withdrawn(b, i)))
+            .map(|b| b.key.clone())
+            .collect();
+        self.remove.extend(emptied);
+        self.remove.sort();
+        self.remove.dedup();
+        let remove = &self.remove;
+        self.reminders.retain(|k| !remove.contains(k));
+    }
+
+    /// Withdrawals that shrink a window kept: those from a window deleted need no call.
+    pub fn withdrawals_to_make(&self) -> impl Iterator<Item = &Withdrawal> {
+        self.withdraw
+            .iter()
+            .filter(|w| !self.remove.contains(&w.key))
+    }
+
     /// The bookings SSM holds once the plan is carried out (for simulations and dry runs).
     pub fn apply(&self, bookings: &[Booking]) -> Vec<Booking> {
         let mut out: Vec<Booking> = bookings
@@ -614,7 +677,8 @@ enum Step<'a> {
     Release(RebootDecision),
     Due {
         window: &'a RebootWindow,
-        support: SupportWindow,
+        /// When live patch support ends; `None` for a reboot that lets live patching be enabled.
+        cutoff: Option<Timestamp>,
         previous: Option<String>,
     },
 }
@@ -728,14 +792,16 @@ fn first_pass<'a>(
     now: Timestamp,
 ) -> Step<'a> {
     use RebootDecision::*;
-    if !c.live_patching {
+    let to_enable = matches!(c.support, SupportFact::RebootToEnable(_));
+    if !c.live_patching && !to_enable {
         return Step::Release(NotLivePatched);
     }
     if c.opted_out {
         return Step::Release(OptedOut);
     }
     let support = match &c.support {
-        SupportFact::Ends(support) => *support,
+        SupportFact::Ends(support) => Some(*support),
+        SupportFact::RebootToEnable(_) => None,
         SupportFact::Unknown(why) => {
             return Step::Done(Unplannable {
                 reason: format!("live patch support end unknown: {why}"),
@@ -759,7 +825,7 @@ fn first_pass<'a>(
             .is_none_or(|k| k == c.kernel)
     });
     let lead = if held { lead.keep } else { lead.due };
-    if support.days_left(now) > lead {
+    if let Some(support) = support.filter(|s| s.days_left(now) > lead) {
         return Step::Release(NotDue {
             support_end: support.ends,
         });
@@ -783,7 +849,7 @@ fn first_pass<'a>(
     };
     Step::Due {
         window,
-        support,
+        cutoff: support.map(|s| s.ended_at()),
         previous,
     }
 }
@@ -801,11 +867,12 @@ type Choice = (Slot, Option<Slot>, Urgency);
 fn choose(
     slots: &[(String, Slot)],
     room: impl Fn(&str) -> bool,
-    cutoff: Timestamp,
+    cutoff: Option<Timestamp>,
     policy: &RebootPolicy,
     now: Timestamp,
 ) -> Option<Choice> {
-    let limit = cutoff - days(policy.margin_days.into());
+    // Without a cutoff every slot is in time.
+    let limit = cutoff.map_or(Timestamp::MAX, |c| c - days(policy.margin_days.into()));
     let notice = now + days(policy.notice_days.into());
     let fallback = |s: &Slot| {
         slots
@@ -835,7 +902,7 @@ fn choose(
             return Some(((*s).clone(), fallback(s), urgency));
         }
     }
-    let urgency = if now >= cutoff {
+    let urgency = if cutoff.is_some_and(|c| now >= c) {
         Urgency::PastCutoff
     } else {
         Urgency::NoSlotBeforeCutoff
@@ -985,11 +1052,11 @@ pub fn plan_reboots(
             }
             Step::Due {
                 window,
-                support,
+                cutoff,
                 previous,
             } => {
                 decided.push(None);
-                due.push((support.ended_at(), *c, index, window, previous));
+                due.push((cutoff, *c, index, window, previous));
             }
         }
     }
@@ -1015,7 +1082,10 @@ pub fn plan_reboots(
     let horizon = now + days(horizon_days);
     let mut slot_cache: BTreeMap<String, Vec<(String, Slot)>> = BTreeMap::new();
     let mut assigned: BTreeMap<String, (Slot, Vec<BookedInstance>)> = BTreeMap::new();
-    due.sort_by(|a, b| (a.0, &a.1.instance).cmp(&(b.0, &b.1.instance)));
+    // Earliest cutoff first; reboots to enable live patching (no cutoff) after all of them.
+    due.sort_by(|a, b| {
+        (a.0.is_none(), a.0, &a.1.instance).cmp(&(b.0.is_none(), b.0, &b.1.instance))
+    });
     for (cutoff, c, index, window, previous) in due {
         let slots = slot_cache.entry(window.to_string()).or_insert_with(|| {
             window
@@ -1083,12 +1153,6 @@ pub fn plan_reboots(
             instances,
         });
     }
-    for b in &open {
-        let emptied = b.instances.iter().all(|i| withdrawn(b, &i.instance));
-        if emptied && !plan.extend.iter().any(|e| e.key == b.key) {
-            plan.remove.push(b.key.clone());
-        }
-    }
     for b in bookings {
         let Some(over) = b.over_at(now) else { continue };
         let unsettled = b
@@ -1099,18 +1163,13 @@ pub fn plan_reboots(
             plan.remove.push(b.key.clone());
         }
     }
-    plan.remove.sort();
-    plan.remove.dedup();
-    plan.withdraw = withdraw
-        .into_iter()
-        .filter(|w| !plan.remove.contains(&w.key))
-        .collect();
     plan.reminders = (open.iter())
-        .filter(|b| b.start <= now + days(1) && !plan.remove.contains(&b.key))
+        .filter(|b| b.start <= now + days(1))
         .map(|b| b.key.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    plan.add_withdrawals(withdraw, bookings, now);
     for list in [&mut plan.create, &mut plan.extend] {
         list.sort_by(|a, b| (a.slot.start, &a.key).cmp(&(b.slot.start, &b.key)));
     }
@@ -1234,6 +1293,20 @@ mod tests {
             .slots_between(from, from + days(3))
             .find(|s| s.local_start().date() == day);
         found
+    }
+
+    #[test]
+    fn local_times_read_as_people_there_read_them() {
+        let at = ts("2027-01-10T02:00:00Z");
+        assert_eq!(
+            local_time(at, "Europe/Berlin"),
+            "Sunday 2027-01-10 03:00 Europe/Berlin"
+        );
+        assert_eq!(
+            local_time(ts("2027-07-11T01:00:00Z"), "Europe/Berlin"),
+            "Sunday 2027-07-11 03:00 Europe/Berlin"
+        );
+        assert_eq!(local_time(at, "UTC"), "Sunday 2027-01-10 02:00 UTC");
     }
 
     #[test]
@@ -1992,14 +2065,22 @@ mod tests {
             },
         ];
         let p = plan(&cands, &bookings);
-        // 9 has no facts now: it stays booked. 5 keeps its earliest booking only.
+        // 9 has no facts now: it stays booked. 5 keeps its earliest booking only. Windows left
+        // empty are deleted rather than shrunk, and their cancellations are still listed.
+        let w = |key: &str, n: u32| Withdrawal {
+            key: key.into(),
+            instance: id(n),
+        };
         assert_eq!(
             p.withdraw,
-            vec![Withdrawal {
-                key: jan10.into(),
-                instance: id(1)
-            }]
+            vec![
+                w(jan10, 1),
+                w(jan17, 3),
+                w(jan17, 5),
+                w("20270124T0300-0500-utc", 4)
+            ]
         );
+        assert_eq!(p.withdrawals_to_make().collect::<Vec<_>>(), [&w(jan10, 1)]);
         assert_eq!(
             p.remove,
             vec![jan17.to_owned(), "20270124T0300-0500-utc".to_owned()]
@@ -2772,5 +2853,131 @@ mod tests {
         );
         // A window that has started is never touched.
         assert!(withdraw_unseen(&cands, &bookings, ts("2027-01-10T03:30:00Z")).is_empty());
+    }
+
+    #[test]
+    fn a_window_emptied_by_unseen_instances_is_deleted_not_left_without_targets() {
+        let jan10 = "20270110T0300-0500-utc";
+        let jan17 = "20270117T0300-0500-utc";
+        let bookings = [
+            booking(jan10, "2027-01-10T03:00:00Z", 2, &[4]),
+            booking(jan17, "2027-01-17T03:00:00Z", 2, &[1, 4]),
+        ];
+        // 1 is booked in jan17 and still due; 4 is gone from the fleet.
+        let cands = [cand(1, date(2027, 1, 22))];
+        let mut p = plan(&cands, &bookings);
+        assert!(p.remove.is_empty());
+        p.add_withdrawals(withdraw_unseen(&cands, &bookings, now()), &bookings, now());
+        assert_eq!(p.remove, [jan10]);
+        let to_make: Vec<_> = p.withdrawals_to_make().map(|w| w.key.as_str()).collect();
+        assert_eq!(to_make, [jan17]);
+        assert_eq!(p.withdraw.len(), 2, "both cancellations are told");
+        let after = p.apply(&bookings);
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].instances.len(), 1);
+        // Adding the same withdrawals again changes nothing.
+        let again = p.clone();
+        p.add_withdrawals(withdraw_unseen(&cands, &bookings, now()), &bookings, now());
+        assert_eq!(p, again);
+    }
+
+    fn needs_reboot_to_enable(n: u32) -> RebootCandidate {
+        RebootCandidate {
+            kernel: "4.14.152-124.171.amzn2.x86_64".into(),
+            support: SupportFact::RebootToEnable("kernel below 4.14.165-131.185".into()),
+            live_patching: false,
+            ..cand(n, date(2099, 1, 1))
+        }
+    }
+
+    #[test]
+    fn a_reboot_to_enable_live_patching_is_booked_with_notice_after_instances_with_a_cutoff() {
+        let policy = RebootPolicy {
+            max_per_slot: 1,
+            ..policy()
+        };
+        // 1 needs a reboot to enable live patching; 2's support ends on 2027-01-20.
+        let cands = [needs_reboot_to_enable(1), cand(2, date(2027, 1, 20))];
+        let p = plan_reboots(&cands, &[], &policy, now());
+        // 2 takes the first slot with a week's notice (Jan 10); 1 the next one, in time.
+        assert_eq!(booked(&p, 2).0, ts("2027-01-10T03:00:00Z"));
+        let (start, fallback, urgency, previous) = booked(&p, 1);
+        assert_eq!(start, ts("2027-01-17T03:00:00Z"));
+        assert_eq!(fallback, Some(ts("2027-01-24T03:00:00Z")));
+        assert_eq!((urgency, previous), (Urgency::InTime, None));
+        assert_eq!(
+            p.create[1].instances,
+            [BookedInstance {
+                instance: id(1),
+                kernel: Some("4.14.152-124.171.amzn2.x86_64".into())
+            }]
+        );
+        // Alone, it takes the first slot with notice, never one sooner.
+        let p = plan(&[needs_reboot_to_enable(1)], &[]);
+        assert_eq!(booked(&p, 1).0, ts("2027-01-10T03:00:00Z"));
+        assert_eq!(booked(&p, 1).2, Urgency::InTime);
+        // Opted out: never booked.
+        let opted = RebootCandidate {
+            opted_out: true,
+            ..needs_reboot_to_enable(1)
+        };
+        assert_eq!(decision(&plan(&[opted], &[]), 1), &RebootDecision::OptedOut);
+        // Live patching off on a kernel that can enable it at once: nothing to book.
+        let off = RebootCandidate {
+            live_patching: false,
+            ..cand(1, date(2027, 1, 5))
+        };
+        assert_eq!(
+            decision(&plan(&[off], &[]), 1),
+            &RebootDecision::NotLivePatched
+        );
+    }
+
+    #[test]
+    fn after_the_reboot_to_enable_the_window_is_settled_or_booked_again() {
+        let key = "20270103T0300-0500-utc";
+        let mut ran = booking(key, "2027-01-03T03:00:00Z", 2, &[1]);
+        ran.instances[0].kernel = Some("4.14.152-124.171.amzn2.x86_64".into());
+        ran.state = BookingState::Executed {
+            ended_at: ts("2027-01-03T03:40:00Z"),
+        };
+        let later = ts("2027-01-04T06:00:00Z");
+        let fresh = |c: RebootCandidate| RebootCandidate {
+            facts_at: ts("2027-01-04T01:00:00Z"),
+            ..c
+        };
+        // Facts from before the window: wait for the next scan.
+        let p = plan_reboots(
+            &[needs_reboot_to_enable(1)],
+            &[ran.clone()],
+            &policy(),
+            later,
+        );
+        assert_eq!(
+            decision(&p, 1),
+            &RebootDecision::AwaitingFacts { key: key.into() }
+        );
+        assert!(p.create.is_empty() && p.remove.is_empty());
+        // Rebooted into a kernel that can enable at once: live patching is still off, nothing
+        // more to book, and the window is deleted.
+        let rebooted = RebootCandidate {
+            kernel: "4.14.355-275.570.amzn2.x86_64".into(),
+            support: SupportFact::Ends(SupportWindow::new(date(2027, 3, 31))),
+            ..fresh(needs_reboot_to_enable(1))
+        };
+        let p = plan_reboots(&[rebooted], &[ran.clone()], &policy(), later);
+        assert_eq!(decision(&p, 1), &RebootDecision::NotLivePatched);
+        assert_eq!(p.remove, [key]);
+        // Still the same old kernel: booked again, saying which window did not help.
+        let p = plan_reboots(
+            &[fresh(needs_reboot_to_enable(1))],
+            &[ran],
+            &policy(),
+            later,
+        );
+        let (start, _, _, previous) = booked(&p, 1);
+        assert_eq!(start, ts("2027-01-17T03:00:00Z"));
+        assert_eq!(previous.as_deref(), Some(key));
+        assert_eq!(p.remove, [key]);
     }
 }
