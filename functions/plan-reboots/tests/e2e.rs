@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{SignedDuration, Timestamp};
 use livepatch_shared::config::Env;
+use livepatch_shared::domain::KernelRelease;
 use livepatch_shared::notify::validate_chat_card;
 use livepatch_testkit::{fleet, LocalAws};
 use plan_reboots::{handle, Clients, PlanOutcome, Settings};
@@ -341,33 +342,60 @@ struct Announced {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_fleet_stays_in_live_patch_support_for_120_days() {
-    let aws = LocalAws::start("reboots.json");
     // The default lead of 21 days leaves a weekly window a single Sunday that is both 7 days'
     // notice away and 3 days before the cutoff; batch-1 and batch-2 (same kernel, a group of 3 of
     // which one reboots per window) fit because the planner makes the second due a week earlier.
-    let settings = settings_with(&aws, &[]);
+    let summary = keep_a_fleet_in_support_for_120_days(&[]).await;
+    println!("120 days, SUN 03:00-05:00 UTC: {summary}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_fleet_stays_in_live_patch_support_for_120_days_across_daylight_saving_changes() {
+    // Europe/Berlin moves its clocks on Sunday 2027-03-28 at 02:00: that Sunday has no slot,
+    // and instances due then must be booked a week earlier, still with notice.
+    let summary =
+        keep_a_fleet_in_support_for_120_days(&[("REBOOT_WINDOW", "SUN 02:00-04:00 Europe/Berlin")])
+            .await;
+    println!("120 days, SUN 02:00-04:00 Europe/Berlin: {summary}");
+}
+
+/// 120 days over `reboots.json` (20 instances), one scan the morning after any reboot and one
+/// plan-reboots run a day, checking every day and at the end: no instance past its cutoff (but
+/// the two already past at the start, until their first reboot), none past it without a booked
+/// reboot, every reboot in a window booked for that instance while it held it, into a newer
+/// kernel, announced at least 7 days ahead and reminded before it started.
+async fn keep_a_fleet_in_support_for_120_days(overrides: &[(&str, &str)]) -> String {
+    let aws = LocalAws::start("reboots.json");
+    let settings = settings_with(&aws, overrides);
     let day0 = ts("2026-12-03T00:00:00Z");
     let days = |n: i64| SignedDuration::from_hours(24 * n);
     let initially_past: BTreeSet<String> = [REPORTS, LEGACY].map(str::to_owned).into();
 
-    // (instance, key) → announcement; window id → (key, instances it held at any time).
+    // (instance, key) → announcement; window id → key; (window id, instance) → [added, withdrawn).
     let mut announced: BTreeMap<(String, String), Announced> = BTreeMap::new();
-    let mut windows: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    let mut window_keys: BTreeMap<String, String> = BTreeMap::new();
+    let mut held: BTreeMap<(String, String), (Timestamp, Option<Timestamp>)> = BTreeMap::new();
+    let mut reminded: BTreeMap<String, Timestamp> = BTreeMap::new();
+    let mut rebooted_once: BTreeSet<String> = BTreeSet::new();
     let mut reboots_seen = 0;
     let mut scans = 0;
     let mut bookings = 0;
-    let mut reminders = 0;
 
     for day in 0..120 {
         let scan_at = day0 + days(day) + SignedDuration::from_hours(1);
         let plan_at = scan_at + SignedDuration::from_mins(330);
         // Kernel facts only change when an instance reboots: scan the morning after a reboot.
-        let reboots = aws.get("reboots")["reboots"].as_array().unwrap().len();
-        if reboots != reboots_seen {
+        let reboots = aws.get("reboots")["reboots"].as_array().unwrap().clone();
+        if reboots.len() != reboots_seen {
             scan(&aws, scan_at).await;
             scans += 1;
-            reboots_seen = reboots;
+            reboots_seen = reboots.len();
         }
+        rebooted_once.extend(
+            reboots
+                .iter()
+                .filter_map(|r| r["instance_id"].as_str().map(str::to_owned)),
+        );
         advance(&aws, plan_at);
         let outcome = plan(&aws, &settings, &format!("day-{day}"), plan_at).await;
         assert!(
@@ -387,7 +415,9 @@ async fn a_fleet_stays_in_live_patch_support_for_120_days() {
                 "day {day}: booked without an announcement"
             );
         }
-        reminders += outcome.reminded.len();
+        for r in &outcome.reminded {
+            reminded.insert(r.window_id.clone().unwrap(), plan_at);
+        }
         for b in &outcome.booked {
             bookings += 1;
             announced.insert(
@@ -401,13 +431,25 @@ async fn a_fleet_stays_in_live_patch_support_for_120_days() {
             );
         }
         for change in outcome.created.iter().chain(&outcome.extended) {
-            let entry = windows
-                .entry(change.window_id.clone().unwrap())
-                .or_insert_with(|| (change.key.clone(), BTreeSet::new()));
-            entry.1.extend(change.instance_ids.iter().cloned());
+            let window_id = change.window_id.clone().unwrap();
+            window_keys.insert(window_id.clone(), change.key.clone());
+            for id in &change.instance_ids {
+                held.insert((window_id.clone(), id.clone()), (plan_at, None));
+            }
+        }
+        for w in &outcome.withdrawn {
+            let window_id = window_keys
+                .iter()
+                .find(|(_, key)| **key == w.key)
+                .map(|(id, _)| id.clone())
+                .unwrap();
+            let interval = held
+                .get_mut(&(window_id, w.instance_id.clone()))
+                .unwrap_or_else(|| panic!("day {day}: {w:?} withdrawn but never held"));
+            interval.1 = Some(plan_at);
         }
 
-        // No instance past its cutoff without a booked window not yet run that holds it.
+        // No instance past its cutoff, and none without a booked window not yet run.
         let fleet_view = aws.get("fleet");
         let open: Vec<Value> = aws.get("windows")["windows"]
             .as_array()
@@ -419,27 +461,31 @@ async fn a_fleet_stays_in_live_patch_support_for_120_days() {
         for instance in fleet_view["instances"].as_array().unwrap() {
             let id = instance["id"].as_str().unwrap();
             if id == BASTION {
-                assert!(
-                    !windows.values().any(|(_, ids)| ids.contains(id)),
-                    "opted-out {id} booked"
-                );
+                assert!(!held.keys().any(|(_, i)| i == id), "opted-out {id} booked");
                 continue;
             }
             let support_end: jiff::civil::Date =
                 instance["support_end"].as_str().unwrap().parse().unwrap();
             let cutoff = livepatch_shared::domain::SupportWindow::new(support_end).ended_at();
-            if plan_at >= cutoff {
-                assert!(
-                    open.iter().any(|w| window_instances(w).contains(id)),
-                    "day {day}: {id} is past its cutoff {cutoff} ({}) without a booked reboot",
-                    instance["kernel"]
-                );
+            if plan_at < cutoff {
+                continue;
             }
+            assert!(
+                initially_past.contains(id) && !rebooted_once.contains(id),
+                "day {day}: {id} ran past its cutoff {cutoff} on kernel {}",
+                instance["kernel"]
+            );
+            assert!(
+                open.iter().any(|w| window_instances(w).contains(id)),
+                "day {day}: {id} is past its cutoff {cutoff} ({}) without a booked reboot",
+                instance["kernel"]
+            );
         }
         advance(&aws, scan_at + days(1));
     }
 
-    // Every reboot happened inside a booked window that held the instance, announced in time.
+    // Every reboot happened inside a window booked for the instance while it held it, into a
+    // newer kernel, announced in time and reminded before it started.
     let reboots = aws.get("reboots")["reboots"].as_array().unwrap().clone();
     let mut min_notice: Option<SignedDuration> = None;
     let mut first_reboot: BTreeSet<String> = BTreeSet::new();
@@ -449,18 +495,34 @@ async fn a_fleet_stays_in_live_patch_support_for_120_days() {
         let window_id = r["window_id"]
             .as_str()
             .unwrap_or_else(|| panic!("{id} rebooted outside a maintenance window: {r}"));
-        let (key, held) = windows
+        let key = window_keys
             .get(window_id)
             .unwrap_or_else(|| panic!("{id} rebooted by a window the product did not book: {r}"));
+        let (added, withdrawn) = held
+            .get(&(window_id.to_owned(), id.clone()))
+            .unwrap_or_else(|| panic!("{id} rebooted by {key}, which never held it"));
         assert!(
-            held.contains(&id),
-            "{id} rebooted by {key}, which did not hold it"
+            *added <= at && withdrawn.is_none_or(|w| at < w),
+            "{id} rebooted by {key} at {at}, outside the time it held it ({added} to {withdrawn:?})"
+        );
+        let (from, to) = (
+            r["from_kernel"].as_str().unwrap(),
+            r["to_kernel"].as_str().unwrap(),
+        );
+        assert!(
+            to.parse::<KernelRelease>().unwrap() > from.parse::<KernelRelease>().unwrap(),
+            "{id} rebooted from {from} into {to}"
         );
         let booking = &announced[&(id.clone(), key.clone())];
         assert_eq!(&booking.key, key);
         assert!(
             booking.start <= at && at <= booking.end,
             "{id} rebooted at {at}, outside {key}"
+        );
+        let reminder = reminded.get(window_id);
+        assert!(
+            reminder.is_some_and(|t| *t < booking.start),
+            "{key}: no reminder before it started ({reminder:?})"
         );
         let notice = booking.start.duration_since(booking.told);
         let exempt = initially_past.contains(&id) && first_reboot.insert(id.clone());
@@ -492,6 +554,23 @@ async fn a_fleet_stays_in_live_patch_support_for_120_days() {
         rebooted.len()
     );
     assert!(!rebooted.contains(BASTION));
+    // Each window that rebooted something emitted its execution events, ending in SUCCESS.
+    let ran: BTreeSet<&str> = reboots
+        .iter()
+        .filter_map(|r| r["window_id"].as_str())
+        .collect();
+    let finished: BTreeSet<String> = aws
+        .events_of("Maintenance Window Execution State-change Notification")
+        .iter()
+        .filter(|e| e["detail"]["status"] == "SUCCESS")
+        .filter_map(|e| e["detail"]["window-id"].as_str().map(str::to_owned))
+        .collect();
+    for window_id in &ran {
+        assert!(
+            finished.contains(*window_id),
+            "{window_id}: no SUCCESS execution event"
+        );
+    }
     let booked_announcements = messages(&aws, "reboots.booked");
     for (_, card) in &booked_announcements {
         validate_chat_card(card).unwrap();
@@ -499,18 +578,18 @@ async fn a_fleet_stays_in_live_patch_support_for_120_days() {
     for (_, card) in messages(&aws, "reboots.reminder") {
         validate_chat_card(&card).unwrap();
     }
-    println!(
-        "120 days: {bookings} bookings in {} windows, {} reboots of {} instances, {scans} scans, {reminders} reminders, {} announcements, minimum notice {:?}",
-        windows.len(),
-        reboots.len(),
-        rebooted.len(),
-        booked_announcements.len(),
-        min_notice
-    );
-    assert!(reminders > 0);
     // Windows that ran are cleaned up.
     let left = aws.get("windows")["windows"].as_array().unwrap().len();
     assert!(left <= 10, "{left} windows left");
+    format!(
+        "{bookings} bookings in {} windows, {} reboots of {} instances, {scans} scans, {} reminders, {} announcements, minimum notice {:?}",
+        window_keys.len(),
+        reboots.len(),
+        rebooted.len(),
+        reminded.len(),
+        booked_announcements.len(),
+        min_notice
+    )
 }
 
 #[test]

@@ -718,7 +718,10 @@ fn plannable<'a>(
 /// time, and each finds a slot with notice before its cutoff. `w` never exceeds
 /// `floor((n_group − 1) / k_group) + floor((n_window − 1) / max_per_slot)` (each step up needs a
 /// full cap in its own `P` days); that bound is the `keep` lead, so a booking made early is not
-/// given up when an instance taken before it reboots first.
+/// given up when an instance taken before it reboots first. A due day from which no slot would
+/// start the notice period later and end the margin before the cutoff (a slot dropped on a day
+/// the clocks change, or a lead too short for notice and margin) moves one period earlier too,
+/// at most [`MAX_STEPS_WITHOUT_SLOT`] times.
 fn leads<'a>(
     cands: &[&'a RebootCandidate],
     group_sizes: &BTreeMap<&str, usize>,
@@ -726,21 +729,22 @@ fn leads<'a>(
 ) -> BTreeMap<&'a InstanceId, Lead> {
     let epoch = jiff::civil::date(1970, 1, 1);
     let day_number = |d: Date| epoch.duration_until(d).as_secs() / 86_400;
-    // Window → (period, members with their support end).
+    // Window → (the window, members with their support end).
     type Members<'a> = Vec<(Date, &'a RebootCandidate)>;
-    let mut windows: BTreeMap<String, (i64, Members<'a>)> = BTreeMap::new();
+    let mut windows: BTreeMap<String, (&RebootWindow, Members<'a>)> = BTreeMap::new();
     for c in cands {
         if let Some((support, window)) = plannable(c, policy) {
             let entry = windows
                 .entry(window.to_string())
-                .or_insert_with(|| (window.period_days(), Vec::new()));
+                .or_insert_with(|| (window, Vec::new()));
             entry.1.push((support.ends, *c));
         }
     }
     let lead = i64::from(policy.lead_days);
     let slot_cap = policy.max_per_slot.max(1) as usize;
     let mut out = BTreeMap::new();
-    for (period, mut members) in windows.into_values() {
+    for (window, mut members) in windows.into_values() {
+        let period = window.period_days();
         members.sort_by(|a, b| (a.0, &a.1.instance).cmp(&(b.0, &b.1.instance)));
         let mut in_window: BTreeMap<Option<&str>, usize> = BTreeMap::new();
         for (_, c) in &members {
@@ -751,8 +755,10 @@ fn leads<'a>(
         for (ends, c) in &members {
             let group = c.group.as_deref();
             let group_cap = group.map(|g| policy.group_cap(group_sizes[g]));
+            let cutoff = SupportWindow::new(*ends).ended_at();
             let ends = day_number(*ends);
             let mut w = 0;
+            let mut without_slot = 0;
             let due_day = loop {
                 let day = ends - lead - w * period;
                 let near = || taken.iter().filter(|(d, _)| *d > day - period && *d <= day);
@@ -760,7 +766,12 @@ fn leads<'a>(
                     || group_cap
                         .is_some_and(|cap| near().filter(|(_, g)| *g == group).count() >= cap);
                 if !full {
-                    break day;
+                    if without_slot >= MAX_STEPS_WITHOUT_SLOT
+                        || has_slot_with_notice(window, epoch, day, cutoff, policy)
+                    {
+                        break day;
+                    }
+                    without_slot += 1;
                 }
                 w += 1;
             };
@@ -781,6 +792,33 @@ fn leads<'a>(
         }
     }
     out
+}
+
+/// Periods a lead may grow by because no slot with notice would be left (see [`leads`]).
+const MAX_STEPS_WITHOUT_SLOT: u32 = 4;
+
+/// Whether a slot of `window` starts at least the notice period after the end of day `day`
+/// (days since `epoch`, UTC: whichever run of that day first finds the instance due) and ends
+/// the margin before `cutoff`. A slot dropped on a day the clocks change can leave none.
+fn has_slot_with_notice(
+    window: &RebootWindow,
+    epoch: Date,
+    day: i64,
+    cutoff: Timestamp,
+    policy: &RebootPolicy,
+) -> bool {
+    let Some(next_day) = epoch
+        .checked_add(SignedDuration::from_hours(24 * (day + 1)))
+        .ok()
+        .and_then(|d| d.to_zoned_datetime(TimeZone::UTC).ok())
+    else {
+        return true;
+    };
+    let from = next_day.timestamp() + days(policy.notice_days.into());
+    let limit = cutoff - days(policy.margin_days.into());
+    window
+        .slots_between(from, limit)
+        .any(|slot| slot.end <= limit)
 }
 
 fn first_pass<'a>(
@@ -2888,6 +2926,53 @@ mod tests {
             live_patching: false,
             ..cand(n, date(2099, 1, 1))
         }
+    }
+
+    #[test]
+    fn a_slot_dropped_for_a_clock_change_makes_the_instance_due_a_period_earlier() {
+        // Europe/Berlin springs forward on Sunday 2027-03-28 at 02:00: no slot that day.
+        let berlin = RebootPolicy::new(window("SUN 02:00-04:00 Europe/Berlin"));
+        assert_eq!(
+            slot_on("SUN 02:00-04:00 Europe/Berlin", date(2027, 3, 28)),
+            None
+        );
+        let c = cand(1, date(2027, 4, 5));
+        // With the plain 21 days' lead it would come due on 2027-03-15, when the only slot
+        // in time (2027-03-21) is less than a week away: it comes due a week earlier.
+        let early = plan_reboots(
+            std::slice::from_ref(&c),
+            &[],
+            &berlin,
+            ts("2027-03-07T06:30:00Z"),
+        );
+        assert_eq!(
+            decision(&early, 1),
+            &RebootDecision::NotDue {
+                support_end: date(2027, 4, 5)
+            }
+        );
+        let p = plan_reboots(
+            std::slice::from_ref(&c),
+            &[],
+            &berlin,
+            ts("2027-03-08T06:30:00Z"),
+        );
+        let (start, fallback, urgency, _) = booked(&p, 1);
+        assert_eq!(start, ts("2027-03-21T01:00:00Z"));
+        assert_eq!((fallback, urgency), (None, Urgency::InTime));
+        // Held, not given up, on the days between.
+        let held = plan_reboots(&[c], &p.apply(&[]), &berlin, ts("2027-03-16T06:30:00Z"));
+        assert!(held.changes_nothing(), "{held:?}");
+        // A UTC window has its slot on 2027-03-28: the plain lead.
+        let utc = plan(&[cand(1, date(2027, 4, 5))], &[]);
+        assert!(matches!(decision(&utc, 1), RebootDecision::NotDue { .. }));
+        let p = plan_reboots(
+            &[cand(1, date(2027, 4, 5))],
+            &[],
+            &policy(),
+            ts("2027-03-08T06:30:00Z"),
+        );
+        assert!(matches!(decision(&p, 1), RebootDecision::NotDue { .. }));
     }
 
     #[test]
