@@ -219,6 +219,11 @@ impl Notification {
     }
 }
 
+/// `1 instance`, `3 instances`: a count with its noun, for titles people read.
+pub fn count(n: usize, singular: &str, plural: &str) -> String {
+    format!("{n} {}", if n == 1 { singular } else { plural })
+}
+
 /// Checks `card` against the AWS Chatbot custom notification schema: the required fields and the
 /// type of every field Chatbot reads. Chatbot drops an invalid card silently, so tests check each
 /// message kind with this; every problem found is returned.

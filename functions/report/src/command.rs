@@ -4,12 +4,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use livepatch_shared::domain::outcome::{status_counts, InstanceFailure, InvocationResult};
-use livepatch_shared::notify::{Level, Notification, Section};
+use livepatch_shared::notify::{count, Level, Notification, Section};
 
 /// Every comment the product puts on its commands starts with this.
 pub const PRODUCT_COMMENT_PREFIX: &str = "livepatch-autopilot ";
-/// Commands run by the product's reboot windows; the window's own report covers them.
-pub const REBOOT_COMMENT_PREFIX: &str = "livepatch-autopilot reboot";
+/// Commands run by the product's maintenance windows (reboots, booked disables): the window's
+/// own report covers them.
+pub const WINDOW_COMMENT_PREFIXES: [&str; 2] = [
+    "livepatch-autopilot reboot",
+    livepatch_shared::domain::enable::DISABLE_WINDOW_COMMENT_PREFIX,
+];
+
+/// Whether a command was run by one of the product's maintenance windows.
+pub fn run_by_a_window(comment: &str) -> bool {
+    WINDOW_COMMENT_PREFIXES
+        .iter()
+        .any(|prefix| comment.starts_with(prefix))
+}
 
 /// What a command was for, from its document, parameters and comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,9 +127,77 @@ pub struct CommandReport {
 pub struct WindowRun {
     pub window_id: String,
     pub name: String,
-    /// The booking key (the name without the product's prefix): threads join the booking's.
+    /// The booking key (the name without the product's prefix and purpose): threads join the
+    /// booking's.
     pub key: String,
+    pub purpose: WindowPurpose,
 }
+
+/// What one of the product's windows is for, from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowPurpose {
+    /// `livepatch-autopilot-reboot-…`: `plan-reboots`' reboot into a newer kernel.
+    Reboot,
+    /// `livepatch-autopilot-disable-…`: a requested disable, booked because AL2 reboots.
+    Disable,
+}
+
+impl WindowPurpose {
+    /// The purpose and booking key of a window of the product's; `None` for anyone else's.
+    pub fn of_name(name: &str) -> Option<(WindowPurpose, String)> {
+        let rest = name.strip_prefix(OWN_WINDOW_PREFIX)?;
+        if let Some(key) = rest.strip_prefix("reboot-") {
+            Some((WindowPurpose::Reboot, key.to_owned()))
+        } else {
+            let key = rest.strip_prefix("disable-")?;
+            Some((WindowPurpose::Disable, key.to_owned()))
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            WindowPurpose::Reboot => "reboot",
+            WindowPurpose::Disable => "disable",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            WindowPurpose::Reboot => "Reboot window",
+            WindowPurpose::Disable => "Disable window",
+        }
+    }
+
+    /// What becomes of the instances of a window that ran no command.
+    fn after_nothing_ran(self) -> &'static str {
+        match self {
+            WindowPurpose::Reboot => "Instances still due are booked again by plan-reboots.",
+            WindowPurpose::Disable => {
+                "Live patching stays on for the instances it named; send the disable request again to book another window."
+            }
+        }
+    }
+
+    /// What the instances that succeeded are like now.
+    fn after(self) -> &'static str {
+        match self {
+            WindowPurpose::Reboot => {
+                "Instances that succeeded run the newest kernel now; the next scan records it."
+            }
+            WindowPurpose::Disable => {
+                "Live patching is off on the instances that succeeded (Amazon Linux 2 rebooted); the next scan records it."
+            }
+        }
+    }
+
+    /// The chat thread of a window: the booking's.
+    pub fn thread(self, key: &str) -> String {
+        format!("{}-{key}", self.word())
+    }
+}
+
+/// Maintenance windows the product creates are named with this prefix.
+const OWN_WINDOW_PREFIX: &str = "livepatch-autopilot-";
 
 impl CommandReport {
     /// The message, or `None` when there is nothing new to say (quiet by default).
@@ -142,11 +221,14 @@ impl CommandReport {
             self.failures.iter().partition(|f| !f.repeated);
         let failed = self.failures.len();
         let label = match &self.window {
-            Some(window) => format!("Reboot window {}", window.key),
+            Some(window) => format!("{} {}", window.purpose.label(), window.key),
             None => self.action.label(),
         };
         let title = if failed == 0 {
-            format!("{label} succeeded on {} instances", succeeded.len())
+            format!(
+                "{label} succeeded on {}",
+                count(succeeded.len(), "instance", "instances")
+            )
         } else {
             format!(
                 "{label} failed on {failed} of {} instances",
@@ -160,8 +242,12 @@ impl CommandReport {
             .join(", ");
         let summary = match &self.window {
             Some(window) => format!(
-                "Maintenance window {} ({}) execution {} finished {}: {tally}. Instances that succeeded run the newest kernel now; the next scan records it.",
-                window.name, window.window_id, self.command_id, self.status
+                "Maintenance window {} ({}) execution {} finished {}: {tally}. {}",
+                window.name,
+                window.window_id,
+                self.command_id,
+                self.status,
+                window.purpose.after()
             ),
             None => format!(
                 "Command {} ({}) finished {}: {tally}.",
@@ -217,8 +303,8 @@ impl CommandReport {
         let (id, event_type, thread_id) = match &self.window {
             Some(window) => (
                 format!("window-{}", self.command_id),
-                format!("window.{}", self.action.key()),
-                format!("reboot-{}", window.key),
+                format!("window.{}", window.purpose.word()),
+                window.purpose.thread(&window.key),
             ),
             None => (
                 format!("command-{}", self.command_id),
@@ -241,6 +327,42 @@ impl CommandReport {
             keywords,
             thread_id,
             related_resources: self.results.iter().map(|r| r.instance_id.clone()).collect(),
+        })
+    }
+}
+
+impl CommandReport {
+    /// A window of the product's that ran no command (no target left, skipped, timed out before
+    /// starting) is still news: someone expected it to. `None` for a command report.
+    pub fn empty_window(&self) -> Option<Notification> {
+        let window = self.window.as_ref()?;
+        let purpose = window.purpose;
+        Some(Notification {
+            id: format!("window-{}", self.command_id),
+            event_type: format!("window.{}", purpose.word()),
+            level: Level::Warning,
+            title: format!(
+                "{} {} ended {} without running on any instance",
+                purpose.label(),
+                window.key,
+                self.status
+            ),
+            summary: format!(
+                "Maintenance window {} ({}) execution {} ended {} and ran no command. {}",
+                window.name,
+                window.window_id,
+                self.command_id,
+                self.status,
+                purpose.after_nothing_ran()
+            ),
+            sections: Vec::new(),
+            next_steps: vec![format!(
+                "See why: aws ssm describe-maintenance-window-execution-tasks --window-execution-id {}",
+                self.command_id
+            )],
+            keywords: vec![purpose.word().into(), self.status.clone()],
+            thread_id: purpose.thread(&window.key),
+            related_resources: vec![window.window_id.clone()],
         })
     }
 }

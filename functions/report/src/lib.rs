@@ -30,7 +30,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::command::{
-    Action, CommandReport, WindowRun, PRODUCT_COMMENT_PREFIX, REBOOT_COMMENT_PREFIX,
+    run_by_a_window, Action, CommandReport, WindowPurpose, WindowRun, PRODUCT_COMMENT_PREFIX,
 };
 
 /// Everything the function reads from its environment, validated before the first event.
@@ -194,9 +194,7 @@ async fn command_report(
     else {
         return Ok(None);
     };
-    if !info.comment.starts_with(PRODUCT_COMMENT_PREFIX)
-        || info.comment.starts_with(REBOOT_COMMENT_PREFIX)
-    {
+    if !info.comment.starts_with(PRODUCT_COMMENT_PREFIX) || run_by_a_window(&info.comment) {
         return Ok(None);
     }
     let action = Action::of(
@@ -276,16 +274,18 @@ async fn window_report(
     else {
         return Ok(None);
     };
-    let Some(key) = name.strip_prefix(OWN_WINDOW_PREFIX) else {
+    let Some((purpose, key)) = WindowPurpose::of_name(&name) else {
         return Ok(None);
     };
-    let key = key.strip_prefix("reboot-").unwrap_or(key).to_owned();
     let command_ids = aws::windows::window_command_ids(&clients.ssm, &detail.window_execution_id)
         .await
         .map_err(ReportError::Gather)?;
     let mut all = Vec::new();
     let mut document = String::new();
-    let mut action = Action::Reboot;
+    let mut action = match purpose {
+        WindowPurpose::Reboot => Action::Reboot,
+        WindowPurpose::Disable => Action::Disable,
+    };
     for command_id in &command_ids {
         if let Some(info) = results::command(&clients.ssm, command_id)
             .await
@@ -327,41 +327,10 @@ async fn window_report(
             window_id: detail.window_id.clone(),
             name,
             key,
+            purpose,
         }),
     };
-    Ok(report
-        .notification()
-        .or_else(|| Some(empty_window(&report))))
-}
-
-/// Maintenance windows the product creates are named with this prefix.
-const OWN_WINDOW_PREFIX: &str = "livepatch-autopilot-";
-
-/// A window of the product's that ran no command (no target left, skipped, timed out before
-/// starting) is still news: someone expected reboots.
-fn empty_window(report: &CommandReport) -> Notification {
-    let window = report.window.as_ref().expect("window reports only");
-    Notification {
-        id: format!("window-{}", report.command_id),
-        event_type: "window.reboot".into(),
-        level: livepatch_shared::notify::Level::Warning,
-        title: format!(
-            "Reboot window {} ended {} without running on any instance",
-            window.key, report.status
-        ),
-        summary: format!(
-            "Maintenance window {} ({}) execution {} ended {} and ran no command. Instances still due are booked again by plan-reboots.",
-            window.name, window.window_id, report.command_id, report.status
-        ),
-        sections: Vec::new(),
-        next_steps: vec![format!(
-            "See why: aws ssm describe-maintenance-window-execution-tasks --window-execution-id {}",
-            report.command_id
-        )],
-        keywords: vec!["reboot".into(), report.status.clone()],
-        thread_id: format!("reboot-{}", window.key),
-        related_resources: vec![window.window_id.clone()],
-    }
+    Ok(report.notification().or_else(|| report.empty_window()))
 }
 
 /// Reads the fleet for the digest.

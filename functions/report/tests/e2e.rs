@@ -409,3 +409,74 @@ async fn a_reboot_window_is_reported_once_with_its_instances_and_the_digest_list
     let outcome = handle(&clients, &settings, &foreign).await.unwrap();
     assert!(outcome.published.is_none());
 }
+
+#[tokio::test]
+async fn a_booked_disable_window_is_reported_once_as_a_disable_not_as_a_reboot() {
+    let aws = LocalAws::start("reboots.json");
+    let (clients, settings) = (clients(&aws), settings(&aws));
+    const TARGET: &str = "i-0c5e1a7b9d3f20001"; // AL2 5.10, live patching on
+    let mut request: Value =
+        serde_json::from_str(include_str!("../../../events/manual-disable.json")).unwrap();
+    request["time"] = json!("2026-12-03T06:30:00Z");
+    request["detail"] = json!({"action": "disable", "instance-ids": [TARGET],
+        "confirm": "DISABLE LIVE PATCHING ON 1 INSTANCE"});
+    aws.set_clock("2026-12-03T06:30:00Z");
+    let enable_settings = enable::Settings::from_env(&Env(aws.env_lookup("enable", &[]))).unwrap();
+    let (ssm, sns) = sdk_clients(&aws);
+    let outcome = enable::handle(&enable::Clients { ssm, sns }, &enable_settings, &request)
+        .await
+        .unwrap();
+    assert_eq!(outcome.booked.len(), 1, "{outcome:?}");
+
+    let before = aws.events().len();
+    aws.post(
+        "clock/advance",
+        &json!({"to": "2026-12-04T06:00:00Z", "step_minutes": 60, "run_agents": true}),
+    );
+    let events: Vec<Value> = aws.events().into_iter().skip(before).collect();
+    let commands: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e["detail-type"] == COMMAND_STATUS
+                && e["detail"]["document-name"] == "AWS-ConfigureKernelLivePatching"
+        })
+        .collect();
+    assert!(
+        !commands.is_empty(),
+        "the window ran the disable: {events:?}"
+    );
+    for command in commands {
+        let outcome = handle(&clients, &settings, command).await.unwrap();
+        assert!(
+            outcome.published.is_none(),
+            "left to the window: {outcome:?}"
+        );
+    }
+    let finished = events
+        .iter()
+        .find(|e| {
+            e["detail-type"] == "Maintenance Window Execution State-change Notification"
+                && e["detail"]["status"] == "SUCCESS"
+        })
+        .expect("the window finished");
+    let outcome = handle(&clients, &settings, finished).await.unwrap();
+    assert_eq!(outcome.published.unwrap().event_type, "window.disable");
+    let messages = report_messages(&aws);
+    assert_eq!(messages.len(), 1, "one message for the window");
+    let (subject, body, card) = &messages[0];
+    let email = body["email"].as_str().unwrap();
+    assert!(subject.contains("] Disable window "), "{subject}");
+    assert!(subject.ends_with("succeeded on 1 instance"), "{subject}");
+    assert!(
+        email.contains("Live patching is off on the instances that succeeded"),
+        "{email}"
+    );
+    assert!(!email.contains("newest kernel"), "{email}");
+    assert!(
+        email.contains(&format!("Succeeded:\n  - {TARGET}")),
+        "{email}"
+    );
+    let thread = card["metadata"]["threadId"].as_str().unwrap();
+    assert!(thread.starts_with("disable-"), "{thread}");
+    livepatch_shared::notify::validate_chat_card(card).expect("valid chat card");
+}

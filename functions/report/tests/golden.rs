@@ -13,7 +13,7 @@ use livepatch_shared::domain::facts::KernelFacts;
 use livepatch_shared::domain::outcome::{FailureCause, InstanceFailure, InvocationResult};
 use livepatch_shared::domain::{InstanceId, Platform, Severity};
 use livepatch_shared::notify::{validate_chat_card, Notification};
-use report::command::{Action, CommandReport, WindowRun};
+use report::command::{Action, CommandReport, WindowPurpose, WindowRun};
 
 fn check(name: &str, notification: &Notification) {
     let card = notification.chat_card();
@@ -178,6 +178,7 @@ fn reboot_window_with_a_failure() {
         window_id: "mw-0c50858d01a1b2c3d".into(),
         name: "livepatch-autopilot-reboot-20261220T0300-0500-utc".into(),
         key: "20261220T0300-0500-utc".into(),
+        purpose: WindowPurpose::Reboot,
     });
     check("window-reboot-failed", &report.notification().unwrap());
 }

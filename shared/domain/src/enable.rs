@@ -31,6 +31,9 @@ pub const CONFIGURE_KLP: &str = "AWS-ConfigureKernelLivePatching";
 /// Comment prefixes of the product's enable and disable commands: how it finds them again.
 pub const ENABLE_COMMENT_PREFIX: &str = "livepatch-autopilot enable";
 pub const DISABLE_COMMENT_PREFIX: &str = "livepatch-autopilot disable";
+/// The comment of a booked disable window's command: still a disable of the product's (it
+/// starts with [`DISABLE_COMMENT_PREFIX`]), reported with its window rather than on its own.
+pub const DISABLE_WINDOW_COMMENT_PREFIX: &str = "livepatch-autopilot disable-window";
 /// Consecutive failed enables (within [`RETRY_WINDOW`]) after which the daily run stops retrying.
 pub const RETRY_LIMIT: usize = 3;
 pub const RETRY_WINDOW: SignedDuration = SignedDuration::from_hours(7 * 24);
@@ -796,7 +799,8 @@ pub fn disable_window(
 ) -> DisableWindow {
     let targets: Vec<(InstanceId, Route)> = ids.iter().map(|id| (id.clone(), Route::Al2)).collect();
     let mut commands = live_patching_commands(&targets, Action::Disable, settings, run);
-    let task = commands.swap_remove(0);
+    let mut task = commands.swap_remove(0);
+    task.comment = command_comment(&format!("{DISABLE_WINDOW_COMMENT_PREFIX} {run}"));
     let safe: String = run
         .chars()
         .map(|c| {
@@ -1458,7 +1462,11 @@ mod tests {
         assert_eq!(w.task.document, CONFIGURE_KLP);
         assert_eq!(w.task.parameters["EnableOrDisable"], ["Disable"]);
         assert_eq!(w.task.instance_ids, [id(1), id(2)]);
-        assert_eq!(w.task.comment, "livepatch-autopilot disable 6f1c/ab 12");
+        assert_eq!(
+            w.task.comment,
+            "livepatch-autopilot disable-window 6f1c/ab 12"
+        );
+        assert_eq!(Action::of_comment(&w.task.comment), Some(Action::Disable));
     }
 
     #[test]
