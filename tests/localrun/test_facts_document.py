@@ -25,6 +25,12 @@ livepatch_CVE_2026_21001 [enabled]
 Installed patch modules:
 livepatch_CVE_2026_21001 (5.10.227-219.884.amzn2.x86_64)
 livepatch_CVE_2026_21017 (5.10.227-219.884.amzn2.x86_64)"""
+# `yum/dnf updateinfo list`: the facts keep the live patch lines only.
+UPDATEINFO = """ALAS2-2026-2801 important/Sec. kernel-5.10.228-220.886.amzn2.x86_64
+ALAS2LIVEPATCH-2026-031 important/Sec. kernel-livepatch-5.10.227-219.884-1.0-2.amzn2.x86_64
+ALAS2LIVEPATCH-2026-034 critical/Sec. kernel-livepatch-5.10.227-219.884-1.0-3.amzn2.x86_64
+ALAS2-2026-2810 medium/Sec. openssl-1.0.2k-24.amzn2.0.15.x86_64"""
+LIVEPATCH_LINES = "\n".join(line for line in UPDATEINFO.splitlines() if "kernel-livepatch-" in line)
 
 
 def script() -> str:
@@ -51,7 +57,10 @@ def run(tmp_path: Path, version: str, kernel: str) -> tuple[subprocess.Completed
     stub(stubs, "rpm", "exit 0")
     stub(stubs, "systemctl", 'case "$1" in is-enabled) echo enabled;; is-active) echo active;; esac')
     stub(stubs, "kpatch", f"cat <<'OUT'\n{KPATCH_LIST}\nOUT")
-    stub(stubs, "dnf", f"echo 'kernel-{kernel} will no longer receive live patches after 2027-04-21.'")
+    updateinfo = f"case \"$*\" in *updateinfo*)\ncat <<'OUT'\n{UPDATEINFO}\nOUT\nexit 0;;\nesac"
+    support = f"echo 'kernel-{kernel} will no longer receive live patches after 2027-04-21.'"
+    stub(stubs, "dnf", f"{updateinfo}\n{support}")
+    stub(stubs, "yum", updateinfo)
     calls = tmp_path / "aws-calls.json"
     stub(
         stubs, "aws", f"""python3 -c 'import json,sys; json.dump(sys.argv[1:], open("{calls}", "w"))' "$@" """
@@ -95,6 +104,7 @@ def test_al2_facts_are_a_valid_put_inventory_request_and_an_inventory_file(tmp_p
     assert content["KpatchServiceEnabled"] == "enabled"
     assert content["KpatchList"] == KPATCH_LIST
     assert content["SupportOutput"] == ""
+    assert content["LivePatchAdvisories"] == LIVEPATCH_LINES
     stored = json.loads(
         (tmp_path / "ssm" / INSTANCE / "inventory" / "custom" / "KernelLivePatch.json").read_text()
     )
@@ -108,6 +118,7 @@ def test_al2023_facts_carry_the_support_sentence(tmp_path):
     (content,) = put_inventory_items(calls)[0]["Content"]
     assert content["SupportOutput"].endswith("will no longer receive live patches after 2027-04-21.")
     assert content["OsVersion"] == "2023"
+    assert content["LivePatchAdvisories"] == LIVEPATCH_LINES
 
 
 def test_a_failed_upload_fails_the_command(tmp_path):

@@ -11,17 +11,12 @@ use jiff::{SignedDuration, Timestamp};
 use livepatch_shared::aws::windows::{self, BookedWindow, RebootTask};
 use livepatch_shared::aws::{self, results, ssm, tags, AwsError};
 use livepatch_shared::config::{ConfigError, Env};
-use livepatch_shared::domain::enable::{needs_reboot_to_enable, RebootReason};
-use livepatch_shared::domain::facts::KernelFacts;
-use livepatch_shared::domain::fleet::ManagedInstance;
 use livepatch_shared::domain::reboot::{
     local_time, plan_reboots, withdraw_unseen, Booking, RebootCandidate, RebootDecision,
     RebootPlan, RebootPolicy, RebootPolicyError, RebootWindow, Slot, SupportFact, Urgency,
     Withdrawal,
 };
-use livepatch_shared::domain::{
-    livepatch_support, InstanceId, KernelRelease, LivePatchSupport, SupportWindow,
-};
+use livepatch_shared::domain::InstanceId;
 use livepatch_shared::events;
 use livepatch_shared::function::FromSdkConfig;
 use livepatch_shared::notify::{Level, Notification, Section};
@@ -386,7 +381,7 @@ async fn gather(
             instance: instance.id.clone(),
             name,
             kernel: facts.kernel_release.clone(),
-            support: support_of(instance, facts, settings.enable_allow_reboot),
+            support: SupportFact::of(&instance.platform, facts, settings.enable_allow_reboot),
             facts_at: facts.collected_at.parse().unwrap_or(Timestamp::UNIX_EPOCH),
             group,
             window_override,
@@ -399,55 +394,6 @@ async fn gather(
         windows,
         names,
     })
-}
-
-/// What the kernel facts say about live patch support, refusing to guess.
-fn support_of(
-    instance: &ManagedInstance,
-    facts: &KernelFacts,
-    enable_allow_reboot: bool,
-) -> SupportFact {
-    let kernel: KernelRelease = match facts.kernel_release.parse() {
-        Ok(kernel) => kernel,
-        Err(err) => {
-            return SupportFact::Unknown(format!(
-                "running kernel {:?} is not one the product knows: {err}",
-                facts.kernel_release
-            ))
-        }
-    };
-    // `enable` leaves live patching off where turning it on would reboot (unless it may): a
-    // booked reboot into a newer kernel lets it enable without one.
-    if !facts.live_patching_on() && !enable_allow_reboot {
-        if let Some(RebootReason::BelowMinimum { minimum, .. }) =
-            needs_reboot_to_enable(&instance.platform, &kernel)
-        {
-            return SupportFact::RebootToEnable(format!(
-                "below {}-{}, the oldest kernel on which live patching is enabled without a reboot",
-                minimum.version(),
-                minimum.release()
-            ));
-        }
-    }
-    match livepatch_support(&instance.platform, &kernel) {
-        LivePatchSupport::Supported => {}
-        LivePatchSupport::BelowMinimum { minimum } => {
-            return SupportFact::Unknown(format!(
-                "kernel {kernel} is below {minimum}, the oldest with live patches"
-            ))
-        }
-        LivePatchSupport::NoLivePatches { reason } => return SupportFact::Unknown(reason),
-    }
-    if facts.collected_at.parse::<Timestamp>().is_err() {
-        return SupportFact::Unknown(format!(
-            "kernel facts carry no valid collection time ({:?})",
-            facts.collected_at
-        ));
-    }
-    match facts.support_end() {
-        Ok(ends) => SupportFact::Ends(SupportWindow::new(ends)),
-        Err(err) => SupportFact::Unknown(err),
-    }
 }
 
 async fn repair(

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use livepatch_shared::domain::digest::Digest;
 use livepatch_shared::domain::support::SupportStatus;
 use livepatch_shared::domain::InstanceId;
-use livepatch_shared::notify::{Level, Notification, Section};
+use livepatch_shared::notify::{count, Level, Notification, Section};
 
 /// Renders `digest`; `names` gives instances' display names.
 pub fn notification(
@@ -26,14 +26,14 @@ pub fn notification(
         .map(|(id, _)| id)
         .collect();
     let title = format!(
-        "Digest {day}: {} instances, {} lack live patches, {} out of support",
-        digest.in_scope,
+        "Digest {day}: {}, {} missing live patches, {} out of support",
+        count(digest.in_scope, "instance", "instances"),
         missing_instances.len(),
         digest.out_of_support.len()
     );
     let summary = format!(
         "{} instances in scope ({} opted out, {} offline). Live patching on {}, off {}, no facts yet {}. \
-         Patch compliance: {} compliant, {} non-compliant, {} never scanned. {} reboots booked; {} failures in the last 24 hours.",
+         Patch compliance: {} compliant, {} non-compliant, {} never scanned. {} booked; {} in the last 24 hours.",
         digest.in_scope,
         digest.opted_out,
         digest.offline,
@@ -43,8 +43,12 @@ pub fn notification(
         digest.compliant,
         digest.non_compliant,
         digest.not_scanned,
-        digest.booked.len(),
-        digest.failures.iter().map(|f| f.times).sum::<usize>(),
+        count(digest.booked.len(), "reboot", "reboots"),
+        count(
+            digest.failures.iter().map(|f| f.times).sum::<usize>(),
+            "failure",
+            "failures"
+        ),
     );
     let booked: BTreeMap<&InstanceId, &str> = digest
         .booked
@@ -133,10 +137,10 @@ pub fn notification(
                     SupportStatus::Ok => "ok".into(),
                 };
                 format!(
-                    "{}: support to {} ({when}), {} instances",
+                    "{}: support to {} ({when}), {}",
                     k.kernel,
                     k.support_end,
-                    k.instances.len()
+                    count(k.instances.len(), "instance", "instances")
                 )
             })
             .collect(),
@@ -151,10 +155,20 @@ pub fn notification(
     );
     push(
         "Live patching off",
-        digest.live_patching_off.iter().map(&who).collect(),
+        digest
+            .live_patching_off
+            .iter()
+            .map(|id| match booked.get(id) {
+                Some(slot) => format!(
+                    "{}: reboot booked {slot}; live patching is turned on after it",
+                    who(id)
+                ),
+                None => who(id),
+            })
+            .collect(),
     );
     push(
-        "Support end unknown: no reboot is booked for these",
+        "No reboot can be booked: support end unknown (never guessed)",
         digest
             .support_unknown
             .iter()
@@ -166,7 +180,12 @@ pub fn notification(
         digest
             .os_past_end
             .iter()
-            .map(|(platform, ended, n)| format!("{platform}: ended {ended}, {n} instances"))
+            .map(|(platform, ended, n)| {
+                format!(
+                    "{platform}: ended {ended}, {}",
+                    count(*n, "instance", "instances")
+                )
+            })
             .collect(),
     );
     push(

@@ -234,7 +234,7 @@ async fn command_report(
         };
         let repeated = previous
             .and_then(|p| p.failure())
-            .is_some_and(|before| before.key() == cause.key());
+            .is_some_and(|before| cause.repeats(&before));
         failures.push(InstanceFailure {
             instance_id: result.instance_id.clone(),
             cause,
@@ -374,6 +374,10 @@ async fn gather_digest(
                 })
             }
             Some(_) => {
+                let advisories = facts
+                    .get(&instance.id)
+                    .map(|f| f.livepatch_advisories())
+                    .unwrap_or_default();
                 // One unreadable patch list costs that instance's detail, not the digest.
                 let missing = results::missing_patches(&clients.ssm, &instance.id)
                     .await
@@ -385,10 +389,10 @@ async fn gather_digest(
                         .into_iter()
                         .filter(|p| p.kb_id.starts_with("kernel-livepatch"))
                         .map(|p| LivePatchGap {
+                            advisory_ids: advisories.get(&p.kb_id).cloned().unwrap_or_default(),
                             kb_id: p.kb_id,
                             severity: p.severity.parse::<Severity>().ok(),
                             cve_ids: p.cve_ids,
-                            advisory_ids: Vec::new(),
                         })
                         .collect(),
                 })

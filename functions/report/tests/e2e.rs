@@ -2,7 +2,7 @@
 //! do, and the report names the instance and the cause; the digest adds the fleet up.
 
 use livepatch_shared::config::Env;
-use livepatch_testkit::{fleet, sqs_batch, LocalAws};
+use livepatch_testkit::{sqs_batch, LocalAws};
 use report::{handle, Clients, ReportOutcome, Settings};
 use serde_json::{json, Value};
 
@@ -267,22 +267,63 @@ async fn the_digest_adds_up_the_demo_fleet() {
 }
 
 /// What the demo fleet file says the digest must count, derived from the fleet file itself.
-fn expected_demo_counts(_aws: &LocalAws) -> Vec<String> {
-    let demo = fleet("demo.json");
-    let instances = demo["instances"].as_array().unwrap();
-    let managed_al: Vec<&Value> = instances
+/// What the digest must say, worked out from the simulated fleet's own view of itself (not from
+/// what the product reads through SSM): scope, reachability, compliance, live patching, support.
+fn expected_demo_counts(aws: &LocalAws) -> Vec<String> {
+    let view = aws.get("fleet");
+    let all = view["instances"].as_array().unwrap();
+    let registered: Vec<&Value> = all
         .iter()
-        .filter(|i| i["managed"] != false && i["state"] != "stopped")
+        .filter(|i| i["managed"] != false && i["state"] == "running")
         .filter(|i| i["platform"] == "AL2" || i["platform"] == "AL2023")
         .collect();
-    let opted_out = managed_al
+    let opted_out = registered
         .iter()
         .filter(|i| i["tags"].get("livepatch-autopilot:opt-out").is_some())
         .count();
-    vec![format!(
-        "{} instances in scope ({opted_out} opted out",
-        managed_al.len() - opted_out
-    )]
+    let in_scope: Vec<&Value> = registered
+        .iter()
+        .copied()
+        .filter(|i| i["tags"].get("livepatch-autopilot:opt-out").is_none())
+        .collect();
+    let count = |f: &dyn Fn(&Value) -> bool| in_scope.iter().filter(|i| f(i)).count();
+    let offline = count(&|i| i["agent"] != "Online");
+    let with_facts = |i: &Value| {
+        let id = i["id"].as_str().unwrap();
+        aws.get(&format!("inventory/{id}"))["items"]
+            .get("Custom:KernelLivePatch")
+            .is_some()
+    };
+    let plugin = |i: &Value| i["livepatch"]["plugin"] == true;
+    let on = count(&|i| with_facts(i) && plugin(i));
+    let off = count(&|i| with_facts(i) && !plugin(i));
+    let no_facts = count(&|i| !with_facts(i));
+    let status = |s: &'static str| move |i: &Value| i["patch_compliance"]["status"] == s;
+    let (compliant, non_compliant, not_scanned) = (
+        count(&status("compliant")),
+        count(&status("non_compliant")),
+        count(&status("not_scanned")),
+    );
+    let out_of_support: Vec<&str> = in_scope
+        .iter()
+        .filter(|i| with_facts(i) && plugin(i) && i["support_ended"] == true)
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    let al2 = count(&|i| i["platform"] == "AL2");
+
+    assert!(offline > 0 && off > 0 && !out_of_support.is_empty() && non_compliant > 0);
+    let mut expected = vec![
+        format!(
+            "{} instances in scope ({opted_out} opted out, {offline} offline). Live patching on {on}, off {off}, no facts yet {no_facts}. Patch compliance: {compliant} compliant, {non_compliant} non-compliant, {not_scanned} never scanned.",
+            in_scope.len()
+        ),
+        format!("live patches, {} out of support", out_of_support.len()),
+        format!("Amazon Linux 2: ended 2026-06-30, {al2} instances"),
+    ];
+    expected.extend(out_of_support.iter().map(|id| {
+        format!("Out of live patch support: running kernel gets no more fixes:\n  - {id}")
+    }));
+    expected
 }
 
 #[tokio::test]

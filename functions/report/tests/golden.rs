@@ -234,6 +234,7 @@ fn facts(
         ),
         ("SupportOutput", support),
         ("KpatchList", kpatch),
+        ("CollectedAt", "2026-12-03T01:00:00Z"),
     ]
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -252,7 +253,10 @@ fn daily_digest() {
         kb_id: "kernel-livepatch-5.10.227-219.884.x86_64".into(),
         severity,
         cve_ids: cves.iter().map(|c| (*c).to_owned()).collect(),
-        advisory_ids: vec![],
+        advisory_ids: vec![
+            "ALAS2LIVEPATCH-2026-031".into(),
+            "ALAS2LIVEPATCH-2026-034".into(),
+        ],
     };
     let not_loaded = "Loaded patch modules:\n\nInstalled patch modules:\nlivepatch_CVE_2026_21017 (5.10.227-219.884.amzn2.x86_64)\n";
     let mut instances = vec![
@@ -260,15 +264,17 @@ fn daily_digest() {
         instance(2, "web-2", Platform::AmazonLinux2, Some(facts(al2, recent, "2", true, "", not_loaded)), Some(PatchView { compliant: true, missing_live_patches: vec![] })),
         instance(3, "batch-1", Platform::AmazonLinux2, Some(facts(old, "#1 SMP Thu Aug 20 10:00:00 UTC 2026", "2", true, "", "")), Some(PatchView { compliant: true, missing_live_patches: vec![] })),
         instance(4, "api-1", Platform::AmazonLinux2023, Some(facts(al2023, "#1 SMP PREEMPT_DYNAMIC Tue Nov 10 10:00:00 UTC 2026", "2023", true, "6.1.115-126.197.amzn2023.x86_64 will no longer receive live patches after 2027-02-10.", "")), Some(PatchView { compliant: true, missing_live_patches: vec![] })),
-        instance(5, "legacy-1", Platform::AmazonLinux2, Some(facts(al2, recent, "2", false, "", "")), None),
+        instance(5, "legacy-1", Platform::AmazonLinux2, Some(facts("4.14.152-124.171.amzn2.x86_64", recent, "2", false, "", "")), None),
         instance(6, "ubuntu-1", Platform::Other("Ubuntu 22.04".into()), None, None),
     ];
     instances[5].online = true;
-    let booked = vec![BookedReboot {
-        instance: "i-0a1b2c3d4e5f60003".parse::<InstanceId>().unwrap(),
-        starts: "2026-12-06T02:00:00Z".parse().unwrap(),
-        label: "Sun 2026-12-06 03:00 Europe/Berlin".into(),
-    }];
+    let booked = ["i-0a1b2c3d4e5f60003", "i-0a1b2c3d4e5f60005"]
+        .map(|id| BookedReboot {
+            instance: id.parse::<InstanceId>().unwrap(),
+            starts: "2026-12-06T02:00:00Z".parse().unwrap(),
+            label: "Sun 2026-12-06 03:00 Europe/Berlin".into(),
+        })
+        .to_vec();
     let failures = vec![
         RecentFailure {
             instance: "i-0a1b2c3d4e5f60001".into(),

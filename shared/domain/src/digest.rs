@@ -12,6 +12,7 @@ use crate::facts::KernelFacts;
 use crate::kernel::os_end_of_support;
 use crate::outcome::FailureCause;
 use crate::patch::Severity;
+use crate::reboot::SupportFact;
 use crate::support::{SupportStatus, SupportWindow};
 use crate::{InstanceId, Platform};
 
@@ -172,8 +173,9 @@ pub fn digest(
         if !not_loaded.is_empty() {
             d.not_in_effect.push((instance.id.clone(), not_loaded));
         }
-        match facts.support_end() {
-            Ok(end) => {
+        // The reboot planner's own reading: what it cannot plan is listed, never guessed.
+        match SupportFact::of(&instance.platform, facts, false) {
+            SupportFact::Ends(SupportWindow { ends: end }) => {
                 if SupportWindow::new(end).days_left(now) < 0 {
                     d.out_of_support
                         .push((instance.id.clone(), facts.kernel_release.clone(), end));
@@ -183,7 +185,9 @@ pub fn digest(
                     .or_default()
                     .push(instance.id.clone());
             }
-            Err(reason) => d.support_unknown.push((instance.id.clone(), reason)),
+            SupportFact::Unknown(reason) | SupportFact::RebootToEnable(reason) => {
+                d.support_unknown.push((instance.id.clone(), reason))
+            }
         }
     }
     d.kernels = kernels
@@ -257,6 +261,7 @@ mod tests {
                 if on { "enabled" } else { "disabled" },
             ),
             ("KpatchList", kpatch_list),
+            ("CollectedAt", "2026-12-03T01:00:00Z"),
         ]
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -374,6 +379,34 @@ mod tests {
             d.os_past_end,
             vec![(Platform::AmazonLinux2, Date::constant(2026, 6, 30), 6)]
         );
+    }
+
+    #[test]
+    fn what_the_reboot_planner_cannot_plan_is_listed_with_its_reason() {
+        let recent = "#1 SMP Tue Oct 13 18:21:30 UTC 2026";
+        let instances = vec![
+            // A build date is readable, but the product does not know the kernel: no date shown.
+            al2(1, Some(facts("5.10.227-custom", recent, true, "")), None),
+            // Live patched, yet below the minimum: no live patches, so no support end either.
+            al2(
+                2,
+                Some(facts("4.14.152-124.171.amzn2.x86_64", recent, true, "")),
+                None,
+            ),
+            al2(3, Some(facts(K1, "garbled", true, "")), None),
+            al2(4, Some(facts(K1, recent, true, "")), None),
+        ];
+        let d = digest(&instances, &[], &[], now());
+        let unknown: Vec<_> = d.support_unknown.iter().map(|(i, _)| i.clone()).collect();
+        assert_eq!(unknown, vec![id(1), id(2), id(3)]);
+        assert!(d.support_unknown[0].1.contains("not one the product knows"));
+        assert!(d.support_unknown[1].1.contains("below 4.14.165-131.185"));
+        assert_eq!(
+            d.kernels.len(),
+            1,
+            "only the known kernel has a support line"
+        );
+        assert_eq!(d.kernels[0].instances, vec![id(4)]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use jiff::civil::Date;
 
 use crate::kernel::Dist;
 use crate::support::{al2023_support_end, al2_build_date, support_end_from_build};
-use crate::{KernelRelease, KpatchList};
+use crate::{KernelRelease, KpatchList, LivePatchPackage};
 
 /// The custom inventory type that holds each instance's kernel facts.
 pub const KERNEL_FACTS_TYPE: &str = "Custom:KernelLivePatch";
@@ -34,6 +34,9 @@ pub struct KernelFacts {
     pub kpatch_list: String,
     /// AL2023: the `dnf kernel-livepatch support` line.
     pub support_output: String,
+    /// `yum/dnf updateinfo list` lines of the live patches offered and not installed:
+    /// `ALAS2LIVEPATCH-2020-002 important/Sec. kernel-livepatch-4.14.165-131.185-1.0-3.amzn2.x86_64`.
+    pub livepatch_advisories: String,
     pub collected_at: String,
 }
 
@@ -52,6 +55,7 @@ impl KernelFacts {
             kpatch_service_active: field("KpatchServiceActive").trim().to_owned(),
             kpatch_list: field("KpatchList"),
             support_output: field("SupportOutput"),
+            livepatch_advisories: field("LivePatchAdvisories"),
             collected_at: field("CollectedAt").trim().to_owned(),
         }
     }
@@ -60,6 +64,27 @@ impl KernelFacts {
     /// [`KernelFacts::modules_not_in_effect`]).
     pub fn live_patching_on(&self) -> bool {
         self.plugin_installed
+    }
+
+    /// The advisory ids of the live patches offered, by Patch Manager's KBId (`name.arch`), each
+    /// list in the order `updateinfo` printed it. Lines that do not end in a live patch package
+    /// are skipped: Patch Manager reports the missing package and its CVEs, never the advisory.
+    pub fn livepatch_advisories(&self) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for line in self.livepatch_advisories.lines() {
+            let mut words = line.split_whitespace();
+            let (Some(advisory), Some(package)) = (words.next(), words.last()) else {
+                continue;
+            };
+            let Ok(package) = LivePatchPackage::parse(package) else {
+                continue;
+            };
+            let ids = out.entry(package.kb_id()).or_default();
+            if !ids.iter().any(|a| a == advisory) {
+                ids.push(advisory.to_owned());
+            }
+        }
+        out
     }
 
     /// Live patch modules installed for the running kernel that are not loaded and enabled.
@@ -127,6 +152,31 @@ mod tests {
         assert!(!empty.live_patching_on());
         assert!(empty.modules_not_in_effect().is_empty());
         assert!(empty.support_end().is_err());
+    }
+
+    #[test]
+    fn advisories_of_offered_live_patches_by_kb_id() {
+        let facts = KernelFacts::from_inventory(&entry(&[(
+            "LivePatchAdvisories",
+            "ALAS2LIVEPATCH-2026-031 important/Sec. kernel-livepatch-5.10.227-219.884-1.0-2.amzn2.x86_64\n\
+             ALAS2LIVEPATCH-2026-034 critical/Sec. kernel-livepatch-5.10.227-219.884-1.0-3.amzn2.x86_64\n\
+             ALAS2LIVEPATCH-2026-034 critical/Sec. kernel-livepatch-5.10.227-219.884-1.0-3.amzn2.x86_64\n\
+             ALAS2023LIVEPATCH-2026-007 important/Sec. kernel-livepatch-6.1.115-126.197-1.0-1.amzn2023.x86_64\n\
+             ALAS2-2026-2801 important/Sec. kernel-5.10.228-220.886.amzn2.x86_64\n\
+             \n\
+             garbage",
+        )]));
+        let by_kb = facts.livepatch_advisories();
+        assert_eq!(
+            by_kb["kernel-livepatch-5.10.227-219.884.x86_64"],
+            ["ALAS2LIVEPATCH-2026-031", "ALAS2LIVEPATCH-2026-034"]
+        );
+        assert_eq!(
+            by_kb["kernel-livepatch-6.1.115-126.197.x86_64"],
+            ["ALAS2023LIVEPATCH-2026-007"]
+        );
+        assert_eq!(by_kb.len(), 2, "{by_kb:?}");
+        assert!(KernelFacts::default().livepatch_advisories().is_empty());
     }
 
     #[test]

@@ -58,6 +58,16 @@ impl FailureCause {
         }
     }
 
+    /// Whether this failure is the same as `before`, an earlier run's on the same instance: the
+    /// same kind, and for an unrecognised failure the same text (two different unknown errors
+    /// are two pieces of news).
+    pub fn repeats(&self, before: &FailureCause) -> bool {
+        match (self, before) {
+            (Self::Other(now), Self::Other(then)) => now == then,
+            _ => self.key() == before.key(),
+        }
+    }
+
     /// A stable short key, for grouping and comparing causes across runs.
     pub fn key(&self) -> &'static str {
         match self {
@@ -201,15 +211,17 @@ fn first_error_line(output: &str) -> Option<String> {
     Some(crate::excerpt(line))
 }
 
-/// Counts by status, in a stable order (for "3 Success, 1 Failed").
+/// Counts by status as Run Command reports it (`Success`, `Failed`, `TimedOut`, `Undeliverable`,
+/// `Cancelled`...), in a stable order (for "3 Success, 1 Failed"). Whether a `TimedOut` never
+/// reached the instance is its cause's to say, not the count's.
 pub fn status_counts(results: &[InvocationResult]) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for result in results {
-        let status = match InvocationStatus::with_details(&result.status, &result.status_details) {
-            InvocationStatus::NotDelivered(_) => "Undeliverable".to_owned(),
-            other => other.to_string(),
+        let status = match result.status.trim() {
+            "" => "Unknown",
+            status => status,
         };
-        *counts.entry(status).or_insert(0) += 1;
+        *counts.entry(status.to_owned()).or_insert(0) += 1;
     }
     counts
 }
@@ -391,7 +403,18 @@ mod tests {
     }
 
     #[test]
-    fn counts_group_undelivered_statuses() {
+    fn a_repeat_is_the_same_kind_and_for_unknown_errors_the_same_text() {
+        let other = |s: &str| FailureCause::Other(s.into());
+        assert!(FailureCause::DiskFull.repeats(&FailureCause::DiskFull));
+        assert!(!FailureCause::DiskFull.repeats(&FailureCause::PackageLockHeld));
+        assert!(FailureCause::AgentUnreachable("Undeliverable".into())
+            .repeats(&FailureCause::AgentUnreachable("DeliveryTimedOut".into())));
+        assert!(other("Error: rpmdb open failed").repeats(&other("Error: rpmdb open failed")));
+        assert!(!other("Error: rpmdb open failed").repeats(&other("Error: repo not found")));
+    }
+
+    #[test]
+    fn counts_are_by_run_command_status() {
         let results = [
             result("Success", "Success", ""),
             result("Success", "Success", ""),
@@ -403,8 +426,14 @@ mod tests {
         let counts = status_counts(&results);
         assert_eq!(counts["Success"], 2);
         assert_eq!(counts["Failed"], 1);
-        assert_eq!(counts["Undeliverable"], 2);
-        assert_eq!(counts["TimedOut"], 1);
+        assert_eq!(counts["Undeliverable"], 1);
+        assert_eq!(counts["TimedOut"], 2);
+        assert_eq!(counts.len(), 4);
+        // The delivery timeout is still told apart, by its cause.
+        assert_eq!(
+            results[3].failure(),
+            Some(FailureCause::AgentUnreachable("DeliveryTimedOut".into()))
+        );
     }
 
     #[test]

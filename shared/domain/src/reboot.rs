@@ -15,7 +15,11 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{InstanceId, SupportWindow};
+use crate::enable::{needs_reboot_to_enable, RebootReason};
+use crate::facts::KernelFacts;
+use crate::{
+    livepatch_support, InstanceId, KernelRelease, LivePatchSupport, Platform, SupportWindow,
+};
 
 /// How far ahead the planner looks for a slot with room, at least.
 pub const SEARCH_DAYS: i64 = 60;
@@ -399,6 +403,54 @@ pub enum SupportFact {
 }
 
 impl SupportFact {
+    /// What an instance's kernel facts say, refusing to guess: a kernel the product does not
+    /// know, one without live patches, facts without a collection time or a support date are
+    /// `Unknown` with the reason. Live patching off on an AL2 kernel below the minimum (where
+    /// enabling would reboot, unless `enable_allow_reboot`) is `RebootToEnable`.
+    pub fn of(platform: &Platform, facts: &KernelFacts, enable_allow_reboot: bool) -> Self {
+        let kernel: KernelRelease = match facts.kernel_release.parse() {
+            Ok(kernel) => kernel,
+            Err(err) => {
+                return Self::Unknown(format!(
+                    "running kernel {:?} is not one the product knows: {err}",
+                    facts.kernel_release
+                ))
+            }
+        };
+        // `enable` leaves live patching off where turning it on would reboot (unless it may): a
+        // booked reboot into a newer kernel lets it enable without one.
+        if !facts.live_patching_on() && !enable_allow_reboot {
+            if let Some(RebootReason::BelowMinimum { minimum, .. }) =
+                needs_reboot_to_enable(platform, &kernel)
+            {
+                return Self::RebootToEnable(format!(
+                    "below {}-{}, the oldest kernel on which live patching is enabled without a reboot",
+                    minimum.version(),
+                    minimum.release()
+                ));
+            }
+        }
+        match livepatch_support(platform, &kernel) {
+            LivePatchSupport::Supported => {}
+            LivePatchSupport::BelowMinimum { minimum } => {
+                return Self::Unknown(format!(
+                    "kernel {kernel} is below {minimum}, the oldest with live patches"
+                ))
+            }
+            LivePatchSupport::NoLivePatches { reason } => return Self::Unknown(reason),
+        }
+        if facts.collected_at.parse::<Timestamp>().is_err() {
+            return Self::Unknown(format!(
+                "kernel facts carry no valid collection time ({:?})",
+                facts.collected_at
+            ));
+        }
+        match facts.support_end() {
+            Ok(ends) => Self::Ends(SupportWindow::new(ends)),
+            Err(err) => Self::Unknown(err),
+        }
+    }
+
     /// The support window, when the facts give one.
     pub fn window(&self) -> Option<SupportWindow> {
         match self {

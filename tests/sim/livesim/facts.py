@@ -25,8 +25,21 @@ def kernel_facts(host: Host, now: datetime) -> dict[str, str]:
         "KpatchServiceActive": host.kpatch_active,
         "KpatchList": host.kpatch_list() if host.livepatch_plugin else "",
         "SupportOutput": host.support_output() if host.livepatch_plugin else "",
+        "LivePatchAdvisories": livepatch_advisories(host, now) if host.livepatch_plugin else "",
         "CollectedAt": iso_seconds(now),
     }
+
+
+def livepatch_advisories(host: Host, now: datetime) -> str:
+    """`yum/dnf updateinfo list` lines of the running kernel's live patches offered and not installed."""
+    lines = []
+    for lp in host.kernel.livepatches_after(host.livepatch, now):
+        if not lp.module:
+            continue  # the empty first release carries no advisory
+        advisory = lp.advisory
+        kind = f"{advisory.severity.lower()}/Sec." if advisory.classification == "Security" else "bugfix"
+        lines.append(f"{lp.advisory_id} {kind} {lp.package}")
+    return "\n".join(lines)
 
 
 def inventory_item(host: Host, now: datetime) -> dict[str, object]:
