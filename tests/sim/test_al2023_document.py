@@ -58,14 +58,27 @@ def test_enable_turns_the_plugin_and_kpatch_service_on_and_is_idempotent(off: Si
     assert "Loaded patch modules:" in output and output.rstrip().endswith("load at every boot.")
 
 
-def test_disable_unloads_and_turns_live_patching_off_without_a_reboot(off: SimServer, ssm: Any) -> None:
-    run(off, ssm, API, "Enable")
-    booted = off.get(f"/_sim/instances/{API}")["booted"]
+def test_disable_turns_live_patching_off_without_a_reboot_and_leaves_loaded_fixes(
+    off: SimServer, ssm: Any
+) -> None:
+    fleet = load_fleet("small.json")
+    fleet["instances"][1]["livepatch"] = {
+        "plugin": True,
+        "kpatch_service": "enabled",
+        "installed": "kernel-livepatch-6.1.115-126.197-1.0-1.amzn2023.x86_64",
+    }
+    off.post("/_sim/fleet", fleet)
+    before = off.get(f"/_sim/instances/{API}")
+    assert before["livepatch"]["loaded_modules"], "a live patch is loaded before disabling"
     result = run(off, ssm, API, "Disable")
     assert result["Status"] == "Success", result["StandardErrorContent"]
     view = off.get(f"/_sim/instances/{API}")
     assert (view["livepatch"]["plugin"], view["livepatch"]["kpatch_service"]) == (False, "disabled")
-    assert view["livepatch"]["loaded_modules"] == [] and view["booted"] == booted
+    # kpatch.service is a oneshot without ExecStop: what was loaded stays loaded until a reboot.
+    assert view["livepatch"]["loaded_modules"] == before["livepatch"]["loaded_modules"]
+    assert view["booted"] == before["booted"]
+    assert "Removed:\n  kpatch-dnf" in result["StandardOutputContent"]
+    assert "stay in effect until the next reboot" in result["StandardOutputContent"]
     assert run(off, ssm, API, "Disable")["Status"] == "Success", "disabling twice is harmless"
 
 

@@ -27,7 +27,10 @@ _ENABLE = [
 _DISABLE = [
     "systemctl disable --now kpatch.service",
     "dnf kernel-livepatch -y manual",
-    "echo Kernel live patching is disabled: live patches are unloaded and no new ones install. No reboot.",
+    "dnf remove -y kpatch-dnf",
+    "echo Kernel live patching is disabled: no new live patches install and none load at boot. No reboot.",
+    "echo Live patches already loaded stay in effect until the next reboot"
+    " (to unload them now: sudo kpatch unload --all).",
 ]
 
 

@@ -87,9 +87,9 @@ def _enable_service(host: Host, now: datetime, args: list[str]) -> Output:
 
 
 def _disable_service(host: Host, now: datetime, args: list[str]) -> Output:
+    # kpatch.service is a oneshot (`kpatch load --all`, no ExecStop): stopping it unloads
+    # nothing; loaded live patches stay in effect until the next reboot.
     host.kpatch_service = "disabled"
-    if args[0]:
-        host.loaded_modules = set()
     return "", "Removed /etc/systemd/system/multi-user.target.wants/kpatch.service.\n", 0
 
 
@@ -99,6 +99,16 @@ def _install(host: Host, now: datetime, args: list[str]) -> Output:
     if failure:
         return failure
     return f"Package {package} installed.\nComplete!\n", "", 0
+
+
+def _remove(host: Host, now: datetime, args: list[str]) -> Output:
+    manager, package = args
+    failure = _manager_check(host, now, manager, downloading=False)
+    if failure:
+        return failure
+    if package in ("kpatch-dnf", "yum-plugin-kernel-livepatch"):
+        host.livepatch_plugin = False
+    return f"Removed:\n  {package}\nComplete!\n", "", 0
 
 
 def _livepatch_mode(host: Host, now: datetime, args: list[str]) -> Output:
@@ -146,6 +156,7 @@ _COMMANDS: list[tuple[re.Pattern[str], Handler]] = [
     (re.compile(rf"systemctl disable( --now)? {_SERVICE}"), _disable_service),
     (re.compile(r"(yum|dnf) install -y (kpatch-runtime|kpatch-dnf|yum-plugin-kernel-livepatch)"), _install),
     (re.compile(r"(yum|dnf) install (kpatch-runtime|kpatch-dnf|yum-plugin-kernel-livepatch) -y"), _install),
+    (re.compile(r"(yum|dnf) remove -y (kpatch-dnf|yum-plugin-kernel-livepatch)"), _remove),
     (re.compile(r"(dnf) kernel-livepatch (?:-y )?(auto|manual)(?: -y)?"), _livepatch_mode),
     (re.compile(r"(yum) kernel-livepatch (enable|disable)(?: -y)?"), _livepatch_mode),
     (re.compile(r"dnf kernel-livepatch support"), _support),
