@@ -25,7 +25,7 @@ pub use livepatch_shared::Clients;
 use serde::Serialize;
 use serde_json::Value;
 
-mod report;
+pub mod report;
 
 /// The product's AL2023 document, as `template.yaml` names it.
 pub const DEFAULT_AL2023_DOCUMENT: &str = "LivePatchAutopilot-ConfigureKernelLivePatching";

@@ -23,7 +23,7 @@ pub use livepatch_shared::Clients;
 use serde::Serialize;
 use serde_json::Value;
 
-mod report;
+pub mod report;
 
 /// Everything the function reads from its environment, validated before the first event.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,9 +1,10 @@
 //! Golden files: the email text and the chat card of every message kind the report function
 //! sends, byte for byte. A change to wording shows up in review as a diff of `tests/golden/`.
+//! What is compared is what is published (`Notification::render()`), checked by
+//! `livepatch_testkit::golden`: a valid chat card, a short subject, the attributes, the size.
 //! Regenerate with `UPDATE_GOLDEN=1 cargo test -p report --test golden`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use jiff::Timestamp;
 use livepatch_shared::domain::digest::{
@@ -12,41 +13,12 @@ use livepatch_shared::domain::digest::{
 use livepatch_shared::domain::facts::KernelFacts;
 use livepatch_shared::domain::outcome::{FailureCause, InstanceFailure, InvocationResult};
 use livepatch_shared::domain::{InstanceId, Platform, Severity};
-use livepatch_shared::notify::{validate_chat_card, Notification};
+use livepatch_shared::notify::Notification;
+use livepatch_testkit::golden;
 use report::command::{Action, CommandReport, WindowPurpose, WindowRun};
 
 fn check(name: &str, notification: &Notification) {
-    let card = notification.chat_card();
-    validate_chat_card(&card).unwrap_or_else(|p| panic!("{name}: invalid chat card: {p:?}"));
-    let rendered = notification.render();
-    assert!(
-        rendered.subject.chars().count() < 100,
-        "{name}: subject too long"
-    );
-    let text = format!(
-        "Subject: {}\n\n{}",
-        rendered.subject,
-        notification.email_text()
-    );
-    let card = serde_json::to_string_pretty(&card).unwrap() + "\n";
-    compare(&format!("{name}.email.txt"), &text);
-    compare(&format!("{name}.chat.json"), &card);
-}
-
-fn compare(file: &str, actual: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(file);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
-    assert_eq!(
-        actual, expected,
-        "{file} differs (UPDATE_GOLDEN=1 to accept)"
-    );
+    golden::check(env!("CARGO_MANIFEST_DIR"), name, notification);
 }
 
 fn result(instance: &str, status: &str, details: &str, output: &str) -> InvocationResult {
@@ -295,4 +267,91 @@ fn daily_digest() {
         .map(|i| (i.id.clone(), i.name.clone()))
         .collect();
     check("digest", &report::digest::notification(&d, &names, now));
+}
+
+#[test]
+fn booked_disable_window_succeeded() {
+    let mut report = command(
+        Action::Disable,
+        "SUCCESS",
+        vec![
+            result("i-0c5e1a7b9d3f20007", "Success", "Success", ""),
+            result("i-0c5e1a7b9d3f20008", "Success", "Success", ""),
+        ],
+        &[],
+    );
+    report.command_id = "7d2f9a41-3c6e-4b8d-a1f0-5e9c2b7d4a63".into();
+    report.document = "AWS-ConfigureKernelLivePatching".into();
+    report.window = Some(WindowRun {
+        window_id: "mw-0d61f2a9c3b4e5f60".into(),
+        name: "livepatch-autopilot-disable-5c1f7a2e-8d3b-4f6a-9e0c-2b7d4a1c3e5f".into(),
+        key: "5c1f7a2e-8d3b-4f6a-9e0c-2b7d4a1c3e5f".into(),
+        purpose: WindowPurpose::Disable,
+    });
+    check("window-disable-succeeded", &report.notification().unwrap());
+}
+
+#[test]
+fn windows_that_ran_no_command() {
+    let mut reboot = command(Action::Reboot, "TIMED_OUT", vec![], &[]);
+    reboot.command_id = "2b8e4c1d-9f7a-4e3b-8c6d-1a5f0e9b7c42".into();
+    reboot.document = String::new();
+    reboot.window = Some(WindowRun {
+        window_id: "mw-0c50858d01a1b2c3d".into(),
+        name: "livepatch-autopilot-reboot-20261220T0300-0500-utc".into(),
+        key: "20261220T0300-0500-utc".into(),
+        purpose: WindowPurpose::Reboot,
+    });
+    assert_eq!(
+        reboot.notification(),
+        None,
+        "nothing ran: no command report"
+    );
+    check("window-reboot-empty", &reboot.empty_window().unwrap());
+
+    let mut disable = command(Action::Disable, "SUCCESS", vec![], &[]);
+    disable.command_id = "9a3c5e7f-1b2d-4f6a-8c0e-3d5f7a9b1c2e".into();
+    disable.document = String::new();
+    disable.window = Some(WindowRun {
+        window_id: "mw-0d61f2a9c3b4e5f60".into(),
+        name: "livepatch-autopilot-disable-5c1f7a2e-8d3b-4f6a-9e0c-2b7d4a1c3e5f".into(),
+        key: "5c1f7a2e-8d3b-4f6a-9e0c-2b7d4a1c3e5f".into(),
+        purpose: WindowPurpose::Disable,
+    });
+    check("window-disable-empty", &disable.empty_window().unwrap());
+    // A command outside a window has no empty-window message.
+    assert_eq!(
+        command(Action::Scan, "Success", vec![], &[]).empty_window(),
+        None
+    );
+}
+
+#[test]
+fn facts_collection_failed() {
+    let denied =
+        "An error occurred (AccessDeniedException) when calling the PutInventory operation: \
+        User: arn:aws:sts::123456789012:assumed-role/web-instance-role/i-0a1b2c3d4e5f60002 is not \
+        authorized to perform: ssm:PutInventory on resource: arn:aws:ssm:us-east-1:123456789012:*\n\
+        put-inventory failed\nfailed to run commands: exit status 1\n";
+    let no_python = "/bin/bash: line 35: : command not found\n\
+        could not render the kernel facts\nfailed to run commands: exit status 1\n";
+    let mut report = command(
+        Action::Facts,
+        "Failed",
+        vec![
+            result("i-0a1b2c3d4e5f60001", "Success", "Success", ""),
+            result("i-0a1b2c3d4e5f60002", "Failed", "Failed", denied),
+            result("i-0a1b2c3d4e5f60003", "Failed", "Failed", no_python),
+            result("i-0a1b2c3d4e5f60004", "TimedOut", "DeliveryTimedOut", ""),
+        ],
+        &[],
+    );
+    report.command_id = "3e9d1b7a-5c2f-4a8e-9b6d-0f4c2a8e6d13".into();
+    report.document = "LivePatchAutopilot-KernelFacts".into();
+    check("command-facts-failed", &report.notification().unwrap());
+    // The same failures already reported for the previous run: left to the digest.
+    for failure in &mut report.failures {
+        failure.repeated = true;
+    }
+    assert_eq!(report.notification(), None);
 }

@@ -1,6 +1,8 @@
 //! End-to-end test support: one simulated fleet (a `livesim` server on a free loopback port) per test,
 //! with the template's resources deployed into it, SDK configuration pointing at it, and its control API.
 
+pub mod golden;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
