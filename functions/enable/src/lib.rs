@@ -498,10 +498,10 @@ fn record_enable(
             };
             plan.insert(id.clone(), (route, reboot.is_some(), note));
         }
-        EnableDecision::DeferredToRebootWindow(reason) => outcome.deferred.push(finding(
-            id,
-            format!("needs a reboot window to enable: {reason}"),
-        )),
+        // The message's heading says what this is; the finding says why.
+        EnableDecision::DeferredToRebootWindow(reason) => {
+            outcome.deferred.push(finding(id, reason.to_string()))
+        }
         EnableDecision::Unsupported(reason) => outcome.unsupported.push(finding(id, reason)),
         EnableDecision::NotInEffect(n) => outcome.not_in_effect.push(finding(id, n.to_string())),
         EnableDecision::NotVerified {

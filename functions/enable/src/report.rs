@@ -5,7 +5,8 @@
 
 use jiff::Timestamp;
 use livepatch_shared::domain::enable::NotInEffect;
-use livepatch_shared::notify::{Level, Notification, Section};
+use livepatch_shared::domain::reboot::local_time;
+use livepatch_shared::notify::{count, Level, Notification, Section};
 
 use crate::{EnableOutcome, Finding};
 
@@ -32,22 +33,23 @@ pub fn summary(outcome: &EnableOutcome, opt_out_tag: &str, now: Timestamp) -> Op
     }
     let dry = outcome.dry_run;
     let would = |doing: &str, would_do: &str| if dry { would_do } else { doing }.to_owned();
+    let instances = |n: usize| count(n, "instance", "instances");
     let title = if let Some(refusal) = &outcome.refused {
-        let short: String = refusal.chars().take(60).collect();
-        format!("Live patching request refused: {short}")
+        format!("Live patching request refused: {}", shorten(refusal, 60))
     } else if !disabling.is_empty() || booked > 0 {
         let mut parts = Vec::new();
         if !disabling.is_empty() {
             parts.push(format!(
-                "{} live patching on {} instances",
+                "{} live patching on {}",
                 would("Disabling", "Would disable"),
-                disabling.len()
+                instances(disabling.len())
             ));
         }
         if booked > 0 {
             parts.push(format!(
-                "{} disable for {booked} instances in a maintenance window",
-                would("booked the", "would book the")
+                "{} disable for {} in a maintenance window",
+                would("booked the", "would book the"),
+                instances(booked)
             ));
         }
         let mut title = parts.join("; ");
@@ -55,40 +57,45 @@ pub fn summary(outcome: &EnableOutcome, opt_out_tag: &str, now: Timestamp) -> Op
         title
     } else if !enabling.is_empty() {
         let mut title = format!(
-            "{} live patching on {} instances",
+            "{} live patching on {}",
             would("Turning on", "Would turn on"),
-            enabling.len()
+            instances(enabling.len())
         );
         if !outcome.deferred.is_empty() {
-            title.push_str(&format!(
-                "; {} need a reboot window",
-                outcome.deferred.len()
-            ));
+            title.push_str(&match outcome.deferred.len() {
+                1 => "; 1 needs a reboot window".to_owned(),
+                n => format!("; {n} need a reboot window"),
+            });
         }
         title
     } else if !outcome.not_in_effect.is_empty() {
         format!(
-            "Live patches not in effect on {} instances",
-            outcome.not_in_effect.len()
+            "Live patches not in effect on {}",
+            instances(outcome.not_in_effect.len())
         )
     } else if outcome.stuck.len() + outcome.not_verified.len() > 0 {
         format!(
-            "Live patching did not turn on for {} instances",
-            outcome.stuck.len() + outcome.not_verified.len()
+            "Live patching did not turn on for {}",
+            instances(outcome.stuck.len() + outcome.not_verified.len())
         )
     } else if !outcome.deferred.is_empty() {
         format!(
-            "{} instances need a reboot window to enable live patching",
-            outcome.deferred.len()
+            "{} a reboot window to enable live patching",
+            match outcome.deferred.len() {
+                1 => "1 instance needs".to_owned(),
+                n => format!("{n} instances need"),
+            }
         )
     } else if !outcome.failed.is_empty() {
         format!(
-            "Live patching commands not sent for {} instances",
-            outcome
-                .failed
-                .iter()
-                .map(|f| f.instance_ids.len())
-                .sum::<usize>()
+            "Live patching commands not sent to {}",
+            instances(
+                outcome
+                    .failed
+                    .iter()
+                    .map(|f| f.instance_ids.len())
+                    .sum::<usize>()
+            )
         )
     } else {
         "Live patching request: nothing to change".to_owned()
@@ -114,7 +121,10 @@ pub fn summary(outcome: &EnableOutcome, opt_out_tag: &str, now: Timestamp) -> Op
         if outcome.trigger == "manual-disable" || !disabling.is_empty() || booked > 0 {
             counts = vec![
                 format!("{} turning off now", disabling.len()),
-                format!("{booked} booked into a window"),
+                format!(
+                    "{booked} {} into a window",
+                    would("booked", "would be booked")
+                ),
                 format!("{} left as they are", outcome.skipped.len()),
                 format!("{} not supported", outcome.unsupported.len()),
             ];
@@ -177,17 +187,29 @@ pub fn summary(outcome: &EnableOutcome, opt_out_tag: &str, now: Timestamp) -> Op
         disabling.iter().map(switch_line).collect(),
     );
     push(
-        "Disable booked in a maintenance window (Amazon Linux 2 reboots)",
+        if dry {
+            "Disable that would be booked in a maintenance window (Amazon Linux 2 reboots)"
+        } else {
+            "Disable booked in a maintenance window (Amazon Linux 2 reboots)"
+        },
         outcome
             .booked
             .iter()
             .map(|b| {
+                let starts = b
+                    .starts
+                    .parse::<Timestamp>()
+                    .map(|t| local_time(t, "UTC"))
+                    .unwrap_or_else(|_| b.starts.clone());
                 format!(
-                    "{}: window {} ({}) starting {}",
+                    "{}: window {} ({}) starting {starts}",
                     b.instance_ids.join(", "),
-                    b.window_id.as_deref().unwrap_or("not created"),
+                    b.window_id.as_deref().unwrap_or(if dry {
+                        "not created: dry run"
+                    } else {
+                        "not created"
+                    }),
                     b.window_name,
-                    b.starts
                 )
             })
             .collect(),
@@ -307,8 +329,31 @@ fn lines(findings: &[Finding]) -> Vec<String> {
         .collect()
 }
 
+/// `text` cut to at most `max` characters at a word boundary, with `...` when cut: a title never
+/// ends in half an instance id.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max).collect();
+    let at_word = cut
+        .rfind(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .map_or(cut.as_str(), |i| &cut[..i]);
+    format!("{}...", at_word.trim_end_matches([',', ';', ':', ' ']))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn titles_are_cut_at_a_word_never_inside_an_id() {
+        assert_eq!(super::shorten("short", 60), "short");
+        let long =
+            "instances out of scope: i-0f3a9c2e41b7d5a01, i-0f3a9c2e41b7d5a02, i-0f3a9c2e41b7d5a03";
+        let cut = super::shorten(long, 60);
+        assert_eq!(cut, "instances out of scope: i-0f3a9c2e41b7d5a01...");
+        assert!(cut.chars().count() <= 63);
+    }
+
     use super::*;
     use crate::{Booked, Switching};
 
@@ -367,7 +412,7 @@ mod tests {
         let n = summary(&outcome, "t", now()).unwrap();
         assert_eq!(
             n.title,
-            "Turning on live patching on 1 instances; 1 need a reboot window"
+            "Turning on live patching on 1 instance; 1 needs a reboot window"
         );
         assert_eq!(n.level, Level::Info);
         let text = n.email_text();
@@ -389,7 +434,7 @@ mod tests {
             "live patches not in effect: kpatch.service is disabled (inactive)",
         ));
         let n = summary(&outcome, "t", now()).unwrap();
-        assert_eq!(n.title, "Live patches not in effect on 1 instances");
+        assert_eq!(n.title, "Live patches not in effect on 1 instance");
         assert_eq!(n.level, Level::Warning);
         assert!(n.next_steps[0].contains("systemctl enable --now kpatch.service"));
     }
@@ -473,7 +518,7 @@ mod tests {
         let n = summary(&outcome, "livepatch-autopilot:opt-out", now()).unwrap();
         assert_eq!(
             n.title,
-            "Disabling live patching on 1 instances; booked the disable for 1 instances in a maintenance window"
+            "Disabling live patching on 1 instance; booked the disable for 1 instance in a maintenance window"
         );
         assert_eq!(n.level, Level::Warning);
         let steps = n.next_steps.join("\n");

@@ -199,7 +199,7 @@ async fn the_daily_run_enables_al2_510_at_once_and_al2023_with_the_products_docu
     }
     let text = email(&aws);
     assert!(
-        text.starts_with("Turning on live patching on 2 instances; 1 need a reboot window"),
+        text.starts_with("Turning on live patching on 2 instances; 1 needs a reboot window"),
         "{text}"
     );
 
@@ -229,7 +229,7 @@ async fn al2_414_below_the_minimum_is_handed_to_the_reboot_planner_and_not_reboo
         reasons(&outcome.deferred),
         [(
             AL2_414_OLD,
-            "needs a reboot window to enable: kernel 4.14.152-124.171.amzn2.x86_64 is below 4.14.165-131.185: enabling installs a newer kernel and reboots; plan-reboots books its reboot on its next run"
+            "kernel 4.14.152-124.171.amzn2.x86_64 is below 4.14.165-131.185: enabling installs a newer kernel and reboots; plan-reboots books its reboot on its next run"
         )]
     );
     aws.run_agents();
@@ -238,7 +238,7 @@ async fn al2_414_below_the_minimum_is_handed_to_the_reboot_planner_and_not_reboo
     assert_eq!(view["kernel"], "4.14.152-124.171.amzn2.x86_64");
     let text = email(&aws);
     assert!(
-        text.contains("Needs a reboot window to enable (handed to the reboot planner):\n  - i-0e1a2b3c4d5e60002: needs a reboot window to enable: kernel 4.14.152-124.171.amzn2.x86_64 is below 4.14.165-131.185"),
+        text.contains("Needs a reboot window to enable (handed to the reboot planner):\n  - i-0e1a2b3c4d5e60002: kernel 4.14.152-124.171.amzn2.x86_64 is below 4.14.165-131.185"),
         "{text}"
     );
 }
@@ -272,7 +272,7 @@ async fn the_reboot_planner_books_the_old_al2_kernel_and_enable_turns_live_patch
     let first = run(&aws, &scheduled("e-0201", "2026-12-03T02:00:00Z"), &[]).await;
     assert_eq!(
         reasons(&first.deferred)[0].1,
-        "needs a reboot window to enable: kernel 4.14.152-124.171.amzn2.x86_64 is below 4.14.165-131.185: enabling installs a newer kernel and reboots; plan-reboots books its reboot on its next run"
+        "kernel 4.14.152-124.171.amzn2.x86_64 is below 4.14.165-131.185: enabling installs a newer kernel and reboots; plan-reboots books its reboot on its next run"
     );
 
     // The planner books it with a week's notice (2026-12-03 is a Thursday), and says why.

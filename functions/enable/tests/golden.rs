@@ -58,8 +58,8 @@ fn scheduled() -> EnableOutcome {
     }
 }
 
-const DEFERRED: &str = "needs a reboot window to enable: kernel 4.14.152-124.171.amzn2.x86_64 is below 4.14.165-131.185: enabling installs a newer kernel and reboots; reboot booked Sunday 2026-12-13 03:00 UTC (window livepatch-autopilot-reboot-20261213T0300-0500-utc)";
-const DEFERRED_UNBOOKED: &str = "needs a reboot window to enable: kernel 4.14.146-119.123.amzn2.x86_64 is below 4.14.165-131.185: enabling installs a newer kernel and reboots; plan-reboots books its reboot on its next run";
+const DEFERRED: &str = "kernel 4.14.152-124.171.amzn2.x86_64 is below 4.14.165-131.185: enabling installs a newer kernel and reboots; reboot booked Sunday 2026-12-13 03:00 UTC (window livepatch-autopilot-reboot-20261213T0300-0500-utc)";
+const DEFERRED_UNBOOKED: &str = "kernel 4.14.146-119.123.amzn2.x86_64 is below 4.14.165-131.185: enabling installs a newer kernel and reboots; plan-reboots books its reboot on its next run";
 
 fn not_in_effect() -> String {
     NotInEffect {

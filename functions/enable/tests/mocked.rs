@@ -196,7 +196,7 @@ async fn a_send_that_stays_throttled_is_reported_not_sent_and_the_run_completes(
     let publish = mock!(aws_sdk_sns::Client::publish)
         .match_requests(|r| {
             r.subject()
-                .is_some_and(|s| s.contains("Live patching commands not sent for 2 instances"))
+                .is_some_and(|s| s.contains("Live patching commands not sent to 2 instances"))
         })
         .then_output(|| PublishOutput::builder().message_id("m-1").build());
     let sns = mock_client!(aws_sdk_sns, [&publish]);

@@ -3,7 +3,7 @@
 //! in the log, and the sweep does not repeat standing skips every few hours.
 
 use jiff::Timestamp;
-use livepatch_shared::notify::{Level, Notification, Section};
+use livepatch_shared::notify::{count, Level, Notification, Section};
 
 use crate::InstallOutcome;
 
@@ -14,21 +14,30 @@ pub fn summary(outcome: &InstallOutcome, now: Timestamp) -> Option<Notification>
         .iter()
         .filter(|s| s.noteworthy && !sweep)
         .collect();
-    let (installing, stuck, failed) = (
-        outcome.installing.len(),
-        outcome.stuck.len(),
-        outcome.failed.len(),
-    );
+    let unsent: std::collections::BTreeSet<&str> = outcome
+        .failed
+        .iter()
+        .flat_map(|f| f.instance_ids.iter().map(String::as_str))
+        .collect();
+    let (installing, stuck, failed) = (outcome.installing.len(), outcome.stuck.len(), unsent.len());
+    let instances = |n| count(n, "instance", "instances");
     if installing == 0 && stuck == 0 && failed == 0 && listed_skips.is_empty() {
         return None;
     }
     let title = match (installing, stuck, failed) {
         (0, 0, 0) => format!(
-            "{} compliance changes could not be acted on",
-            listed_skips.len()
+            "{} could not be acted on",
+            count(
+                listed_skips.len(),
+                "compliance change",
+                "compliance changes"
+            )
         ),
-        (0, 0, _) => format!("Live patch installs not sent for {failed} instances"),
-        (0, _, _) => format!("{stuck} instances stuck: live patch installs keep failing"),
+        (0, 0, _) => format!("Live patch installs not sent to {}", instances(failed)),
+        (0, _, _) => format!(
+            "{} stuck: live patch installs keep failing",
+            instances(stuck)
+        ),
         _ => {
             let verb = if outcome.dry_run {
                 "Would install"
@@ -44,7 +53,7 @@ pub fn summary(outcome: &InstallOutcome, now: Timestamp) -> Option<Notification>
             } else {
                 "approved patches"
             };
-            let mut title = format!("{verb} {what} on {installing} instances");
+            let mut title = format!("{verb} {what} on {}", instances(installing));
             if stuck > 0 {
                 title.push_str(&format!("; {stuck} stuck"));
             }
@@ -60,7 +69,9 @@ pub fn summary(outcome: &InstallOutcome, now: Timestamp) -> Option<Notification>
             "compliance changes"
         },
         outcome.skipped.len(),
-        if routine > 0 {
+        if routine > 0 && sweep {
+            format!(" ({routine} not listed: a sweep does not repeat standing skips; see the log)")
+        } else if routine > 0 {
             format!(" ({routine} with nothing to do now; see the log)")
         } else {
             String::new()
@@ -127,6 +138,9 @@ pub fn summary(outcome: &InstallOutcome, now: Timestamp) -> Option<Notification>
         });
     }
     let mut next_steps = Vec::new();
+    if outcome.failed.iter().any(|f| !f.retried) {
+        next_steps.push("Installs not sent and not retried by this invocation: the next sweep (SweepSchedule) picks these instances up again while they stay non-compliant.".to_owned());
+    }
     for stuck in &outcome.stuck {
         next_steps.push(format!(
             "Read why: aws ssm get-command-invocation --command-id {} --instance-id {} --plugin-name PatchLinux",

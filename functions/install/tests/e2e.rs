@@ -178,7 +178,7 @@ async fn one_instance_gets_one_install_and_its_patches_load(spelling: &str) {
     let note = aws.notifications().last().unwrap()["notification"].clone();
     assert_eq!(
         note["subject"],
-        "[livepatch-autopilot] Installing live patches on 1 instances"
+        "[livepatch-autopilot] Installing live patches on 1 instance"
     );
 }
 
@@ -311,7 +311,7 @@ async fn a_failing_install_is_retried_by_the_sweep_then_reported_stuck() {
     let note = aws.notifications().last().unwrap()["notification"].clone();
     assert_eq!(
         note["subject"],
-        "[livepatch-autopilot] 1 instances stuck: live patch installs keep failing"
+        "[livepatch-autopilot] 1 instance stuck: live patch installs keep failing"
     );
     let email = note["message_by_protocol"]["email"].as_str().unwrap();
     assert!(

@@ -19,7 +19,7 @@ use livepatch_shared::domain::reboot::{
 use livepatch_shared::domain::InstanceId;
 use livepatch_shared::events;
 use livepatch_shared::function::FromSdkConfig;
-use livepatch_shared::notify::{Level, Notification, Section};
+use livepatch_shared::notify::{count, Level, Notification, Section};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -866,23 +866,50 @@ pub fn announcement(outcome: &PlanOutcome, now: Timestamp) -> Option<Notificatio
             })
             .collect(),
     );
+    // An opted-out instance whose withdrawal failed is still in its window: it is listed with
+    // the failures, never as safe.
+    let still_booked: BTreeSet<&str> = outcome
+        .failed
+        .iter()
+        .filter(|f| f.action == "withdraw")
+        .flat_map(|f| f.instance_ids.iter().map(String::as_str))
+        .collect();
     push(
         "Opted out (never rebooted by the product)",
-        outcome.opted_out.clone(),
+        outcome
+            .opted_out
+            .iter()
+            .filter(|id| !still_booked.contains(id.as_str()))
+            .cloned()
+            .collect(),
+    );
+    push(
+        "Still booked: taking them out of their window failed (retried next run)",
+        still_booked
+            .iter()
+            .map(|id| format!("{id} will reboot in its window unless the next run withdraws it"))
+            .collect(),
     );
 
     let booked = outcome.booked.len();
     let title = if booked > 0 {
-        format!("Reboots booked for {booked} instance(s){dry}")
+        format!(
+            "Reboots booked for {}{dry}",
+            count(booked, "instance", "instances")
+        )
     } else if !outcome.withdrawn.is_empty() {
         format!(
-            "Reboots cancelled for {} instance(s){dry}",
-            outcome.withdrawn.len()
+            "Reboots cancelled for {}{dry}",
+            count(outcome.withdrawn.len(), "instance", "instances")
         )
     } else {
+        let instances: BTreeSet<&str> = (outcome.failed.iter())
+            .flat_map(|f| f.instance_ids.iter().map(String::as_str))
+            .chain(outcome.unplannable.iter().map(|u| u.instance_id.as_str()))
+            .collect();
         format!(
-            "{} instance(s) need attention before their reboot can be booked{dry}",
-            outcome.unplannable.len() + outcome.failed.len()
+            "Reboot bookings need attention for {}{dry}",
+            count(instances.len(), "instance", "instances")
         )
     };
     let to_enable = outcome
@@ -890,16 +917,33 @@ pub fn announcement(outcome: &PlanOutcome, now: Timestamp) -> Option<Notificatio
         .iter()
         .filter(|b| b.to_enable.is_some())
         .count();
+    let late = outcome
+        .booked
+        .iter()
+        .filter(|b| matches!(b.urgency, Urgency::NoSlotBeforeCutoff | Urgency::PastCutoff))
+        .count();
+    let will = if outcome.dry_run {
+        "would be"
+    } else {
+        "will be"
+    };
     let mut summary = Vec::new();
-    if booked > to_enable {
+    if booked > to_enable + late {
         summary.push(format!(
-            "{} instance(s) will be rebooted into a newer kernel (AWS-RunPatchBaseline Install, RebootIfNeeded) in a maintenance window before their live patch support ends.",
-            booked - to_enable
+            "{} {will} rebooted into a newer kernel (AWS-RunPatchBaseline Install, RebootIfNeeded) in a maintenance window before their live patch support ends.",
+            count(booked - to_enable - late, "instance", "instances")
+        ));
+    }
+    if late > 0 {
+        summary.push(format!(
+            "{} {will} rebooted in the earliest window with room, after (or past) the end of their live patch support.",
+            count(late, "instance", "instances")
         ));
     }
     if to_enable > 0 {
         summary.push(format!(
-            "{to_enable} instance(s) will be rebooted into a newer kernel in a maintenance window so that live patching can be enabled without another reboot; the daily enable run turns it on after the window."
+            "{} {will} rebooted into a newer kernel in a maintenance window so that live patching can be enabled without another reboot; the daily enable run turns it on after the window.",
+            count(to_enable, "instance", "instances")
         ));
     }
     if booked == 0 {
@@ -996,7 +1040,8 @@ pub fn reminder(
             related.push(id);
         }
     }
-    let count = lines.len();
+    let instances = count(lines.len(), "instance", "instances");
+    let windows = if due.len() == 1 { "window" } else { "windows" };
     let thread_id = match due {
         [one] => format!("reboot-{}", one.booking.key),
         _ => format!("reboots-{}", now.strftime("%Y-%m-%d")),
@@ -1006,9 +1051,9 @@ pub fn reminder(
         id: format!("plan-reboots-reminder-{}", outcome.event_id),
         event_type: "reboots.reminder".into(),
         level: Level::Info,
-        title: format!("Reminder: {count} instance(s) reboot within 24 hours{dry}"),
+        title: format!("Reminder: {instances} reboot within 24 hours{dry}"),
         summary: format!(
-            "{count} instance(s) will be rebooted into a newer kernel in the maintenance window(s) below, within the next 24 hours."
+            "{instances} will be rebooted into a newer kernel in the maintenance {windows} below, within the next 24 hours."
         ),
         sections: vec![Section {
             heading: "Reboots within 24 hours".into(),

@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use livepatch_shared::domain::outcome::{status_counts, InstanceFailure, InvocationResult};
+use livepatch_shared::domain::outcome::{
+    status_counts, FailureCause, InstanceFailure, InvocationResult,
+};
 use livepatch_shared::notify::{count, Level, Notification, Section};
 
 /// Every comment the product puts on its commands starts with this.
@@ -282,8 +284,19 @@ impl CommandReport {
         let mut next_steps: Vec<String> = Vec::new();
         let mut seen = BTreeSet::new();
         for failure in &new {
-            if seen.insert(failure.cause.key()) {
-                next_steps.push(format!("{}: {}", failure.cause, failure.cause.fix()));
+            match (&failure.cause, &self.window) {
+                // An unrecognised failure: where to read it, with the real ids.
+                (FailureCause::Other(_), None) => {
+                    seen.insert(failure.cause.key());
+                    next_steps.push(format!(
+                        "{}: read the output: aws ssm get-command-invocation --command-id {} --instance-id {}",
+                        failure.instance_id, self.command_id, failure.instance_id
+                    ));
+                }
+                _ if seen.insert(failure.cause.key()) => {
+                    next_steps.push(format!("{}: {}", failure.cause, failure.cause.fix()));
+                }
+                _ => {}
             }
         }
         if failed > 0 {
@@ -342,7 +355,7 @@ impl CommandReport {
             event_type: format!("window.{}", purpose.word()),
             level: Level::Warning,
             title: format!(
-                "{} {} ended {} without running on any instance",
+                "{} {} ended ({}) without running on any instance",
                 purpose.label(),
                 window.key,
                 self.status

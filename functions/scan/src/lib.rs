@@ -10,7 +10,7 @@ use livepatch_shared::config::{ConfigError, Env};
 use livepatch_shared::domain::fleet::RunCommand;
 use livepatch_shared::domain::scan::{plan_scan, ScanPlan, ScanSettings};
 use livepatch_shared::events;
-use livepatch_shared::notify::{Level, Notification, Section};
+use livepatch_shared::notify::{count, Level, Notification, Section};
 pub use livepatch_shared::Clients;
 use serde::Serialize;
 use serde_json::Value;
@@ -319,23 +319,39 @@ pub fn summary(outcome: &ScanOutcome, now: &jiff::Timestamp) -> Notification {
     } else {
         ""
     };
-    let title = format!(
-        "Patch scan {} on {scanned} instances{dry}",
+    let unsent: std::collections::BTreeSet<&str> = outcome
+        .failed
+        .iter()
+        .flat_map(|f| f.instance_ids.iter().map(String::as_str))
+        .collect();
+    let mut title = format!(
+        "Patch scan {} on {}{dry}",
         if outcome.dry_run {
             "planned"
         } else {
             "started"
-        }
+        },
+        count(scanned, "instance", "instances")
     );
+    if !outcome.failed.is_empty() {
+        title.push_str(&format!(
+            "; {} not sent",
+            count(outcome.failed.len(), "command", "commands")
+        ));
+    }
     let mut summary = format!(
         "Scan (AWS-RunPatchBaseline, NoReboot) and kernel facts {} to {scanned} managed Amazon Linux instances; {} skipped.",
         if outcome.dry_run { "would be sent" } else { "sent" },
         outcome.skipped.len()
     );
     if !outcome.failed.is_empty() {
+        let documents: std::collections::BTreeSet<&str> =
+            outcome.failed.iter().map(|f| f.document.as_str()).collect();
         summary.push_str(&format!(
-            " {} commands could not be sent.",
-            outcome.failed.len()
+            " Not sent: {} ({}) to {}; the next scheduled scan tries again.",
+            count(outcome.failed.len(), "command", "commands"),
+            documents.into_iter().collect::<Vec<_>>().join(", "),
+            count(unsent.len(), "instance", "instances")
         ));
     }
     let mut sections = Vec::new();

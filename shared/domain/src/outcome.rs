@@ -170,6 +170,12 @@ pub fn cause_from_output(output: &str) -> Option<FailureCause> {
         }
         if has(
             line,
+            &["accessdeniedexception", "is not authorized to perform"],
+        ) {
+            return Some(FailureCause::AccessDenied);
+        }
+        if has(
+            line,
             &[
                 "transition has stalled",
                 "failed to load module",
@@ -200,6 +206,14 @@ fn first_error_line(output: &str) -> Option<String> {
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
+        .collect();
+    // The agent's own closing line says only that the script exited non-zero.
+    let lines: Vec<&str> = lines
+        .into_iter()
+        .filter(|l| {
+            !l.to_ascii_lowercase()
+                .starts_with("failed to run commands: exit status")
+        })
         .collect();
     let line = lines
         .iter()
@@ -286,10 +300,29 @@ mod tests {
             // Killed while still waiting for the lock.
             ("Existing lock /var/run/yum.pid: another copy is running as pid 2718.\n", Some(FailureCause::PackageLockHeld)),
             ("Error: [Errno 11] dnf is already locked by 2718", Some(FailureCause::PackageLockHeld)),
+            (
+                "An error occurred (AccessDeniedException) when calling the PutInventory operation: User: arn:aws:sts::123456789012:assumed-role/ssm-role/i-0a1b2c3d4e5f60001 is not authorized to perform: ssm:PutInventory",
+                Some(FailureCause::AccessDenied),
+            ),
         ];
         for (output, expected) in cases {
             assert_eq!(cause_from_output(output), expected, "{output}");
         }
+    }
+
+    #[test]
+    fn an_unrecognised_failure_names_the_script_error_not_the_agent_exit_line() {
+        let failed = result(
+            "Failed",
+            "Failed",
+            "could not render the kernel facts\nfailed to run commands: exit status 1",
+        );
+        assert_eq!(
+            failed.failure(),
+            Some(FailureCause::Other(
+                "could not render the kernel facts".into()
+            ))
+        );
     }
 
     #[test]
