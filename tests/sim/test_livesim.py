@@ -598,6 +598,34 @@ def test_sns_publishes_are_recorded(sim: SimServer) -> None:
     assert notification["time"] == "2026-12-03T01:00:00Z"
 
 
+def test_calls_are_recorded_as_iam_actions_by_access_key(sim: SimServer) -> None:
+    def client(service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=sim.url,
+            region_name="us-east-1",
+            aws_access_key_id="fn-recorded",
+            aws_secret_access_key="test",
+        )
+
+    client("ssm").describe_instance_information()
+    client("ssm").describe_instance_information()
+    topic = client("sns").create_topic(Name="calls")["TopicArn"]
+    client("sns").publish(TopicArn=topic, Message="hello")
+    client("resourcegroupstaggingapi").get_resources(ResourceTypeFilters=["ec2:instance"])
+    mine = {
+        c["action"]: c["count"] for c in sim.get("/_sim/calls")["calls"] if c["access_key"] == "fn-recorded"
+    }
+    # SNS speaks the query protocol (Action in the form), SSM JSON (X-Amz-Target); the tagging
+    # API signs as "tagging" but its IAM actions are "tag:".
+    assert mine == {
+        "ssm:DescribeInstanceInformation": 2,
+        "sns:CreateTopic": 1,
+        "sns:Publish": 1,
+        "tag:GetResources": 1,
+    }
+
+
 def test_throttling_fault_answers_a_retryable_error(sim: SimServer, ssm: Any) -> None:
     sim.post("/_sim/faults", {"operation": "SendCommand", "error": "ThrottlingException", "count": 2})
     for _ in range(2):

@@ -68,7 +68,7 @@ fn cases() -> Value {
 }
 
 fn clients(aws: &LocalAws) -> Clients {
-    let sdk = aws.sdk_config();
+    let sdk = aws.sdk_config_for("enable");
     Clients {
         ssm: aws_sdk_ssm::Client::new(&sdk),
         sns: aws_sdk_sns::Client::new(&sdk),
@@ -100,7 +100,7 @@ fn request(id: &str, time: &str, detail: Value) -> Value {
 /// The product's scan at `time` (kernel facts), answered by the agents.
 async fn scan(aws: &LocalAws, time: &str) {
     aws.set_clock(time);
-    let sdk = aws.sdk_config();
+    let sdk = aws.sdk_config_for("scan");
     let scan_clients = scan::Clients {
         ssm: aws_sdk_ssm::Client::new(&sdk),
         sns: aws_sdk_sns::Client::new(&sdk),
@@ -257,7 +257,7 @@ async fn plan_reboots(
     event["id"] = json!(format!("plan-{time}"));
     event["time"] = json!(time);
     plan_reboots::handle(
-        &plan_reboots::Clients::new(&aws.sdk_config()),
+        &plan_reboots::Clients::new(&aws.sdk_config_for("plan-reboots")),
         &settings,
         &event,
     )
@@ -542,7 +542,7 @@ async fn an_al2_disable_without_now_is_booked_in_a_window_and_al2023_is_disabled
     assert_eq!(outcome.booked[0].instance_ids, [AL2_ON]);
     assert_eq!(outcome.booked[0].starts, "2026-12-04T03:00:00Z");
 
-    let ssm = clients(&aws).ssm;
+    let ssm = aws.ssm_reader();
     let windows = ssm.describe_maintenance_windows().send().await.unwrap();
     let window = windows
         .window_identities()
@@ -781,7 +781,7 @@ async fn a_half_made_window_is_completed_a_second_request_is_told_it_is_booked_a
 ) {
     let aws = LocalAws::start_with(&cases());
     scan(&aws, "2026-12-03T01:00:00Z").await;
-    let ssm = clients(&aws).ssm;
+    let ssm = aws.ssm_reader();
     // An earlier delivery created the window, then failed before its target and task.
     let half = ssm
         .create_maintenance_window()

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 const NON_COMPLIANT: &str = "Configuration Compliance State Change";
 
 fn clients(aws: &LocalAws) -> Clients {
-    let sdk = aws.sdk_config();
+    let sdk = aws.sdk_config_for("install");
     Clients {
         ssm: aws_sdk_ssm::Client::new(&sdk),
         sns: aws_sdk_sns::Client::new(&sdk),
@@ -38,7 +38,7 @@ fn scheduled(id: &str, time: &str) -> Value {
 async fn scan(aws: &LocalAws, id: &str, time: &str) -> Vec<Value> {
     aws.set_clock(time);
     let before = aws.events().len();
-    let sdk = aws.sdk_config();
+    let sdk = aws.sdk_config_for("scan");
     let scan_clients = scan::Clients {
         ssm: aws_sdk_ssm::Client::new(&sdk),
         sns: aws_sdk_sns::Client::new(&sdk),

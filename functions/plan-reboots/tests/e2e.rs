@@ -22,7 +22,7 @@ const WEB: [&str; 3] = [
 ];
 
 fn clients(aws: &LocalAws) -> Clients {
-    Clients::new(&aws.sdk_config())
+    Clients::new(&aws.sdk_config_for("plan-reboots"))
 }
 
 fn settings_with(aws: &LocalAws, overrides: &[(&str, &str)]) -> Settings {
@@ -57,7 +57,7 @@ async fn plan(aws: &LocalAws, settings: &Settings, id: &str, at: Timestamp) -> P
 
 /// The product's scan at `at` (the clock is there), then the agents answer: fresh kernel facts.
 async fn scan(aws: &LocalAws, at: Timestamp) {
-    let sdk = aws.sdk_config();
+    let sdk = aws.sdk_config_for("scan");
     let scan_clients = scan::Clients {
         ssm: aws_sdk_ssm::Client::new(&sdk),
         sns: aws_sdk_sns::Client::new(&sdk),
@@ -123,7 +123,7 @@ async fn first_run_books_due_instances_and_a_second_run_changes_nothing() {
     assert!(!first.created.is_empty());
 
     // Read back what SSM holds, with the SDK.
-    let ssm = &clients(&aws).ssm;
+    let ssm = &aws.ssm_reader();
     for created in &first.created {
         let window_id = created.window_id.as_deref().unwrap();
         let window = ssm

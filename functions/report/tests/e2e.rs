@@ -10,8 +10,8 @@ const COMMAND_STATUS: &str = "EC2 Command Status-change Notification";
 const WEB: &str = "i-0a1b2c3d4e5f60001";
 const API: &str = "i-0a1b2c3d4e5f60002";
 
-fn sdk_clients(aws: &LocalAws) -> (aws_sdk_ssm::Client, aws_sdk_sns::Client) {
-    let sdk = aws.sdk_config();
+fn sdk_clients(aws: &LocalAws, binary: &str) -> (aws_sdk_ssm::Client, aws_sdk_sns::Client) {
+    let sdk = aws.sdk_config_for(binary);
     (
         aws_sdk_ssm::Client::new(&sdk),
         aws_sdk_sns::Client::new(&sdk),
@@ -19,7 +19,7 @@ fn sdk_clients(aws: &LocalAws) -> (aws_sdk_ssm::Client, aws_sdk_sns::Client) {
 }
 
 fn clients(aws: &LocalAws) -> Clients {
-    let (ssm, sns) = sdk_clients(aws);
+    let (ssm, sns) = sdk_clients(aws, "report");
     Clients { ssm, sns }
 }
 
@@ -42,7 +42,7 @@ fn scheduled(id: &str, time: &str) -> Value {
 async fn scan(aws: &LocalAws, id: &str, time: &str) -> Vec<Value> {
     aws.set_clock(time);
     let before = aws.events().len();
-    let (ssm, sns) = sdk_clients(aws);
+    let (ssm, sns) = sdk_clients(aws, "scan");
     let settings = scan::Settings::from_env(&Env(aws.env_lookup("scan", &[]))).unwrap();
     scan::handle(&scan::Clients { ssm, sns }, &settings, &scheduled(id, time))
         .await
@@ -59,7 +59,7 @@ async fn install(aws: &LocalAws, events: &[Value]) -> Vec<Value> {
         .filter(|e| e["detail"]["compliance-status"] == "non_compliant")
         .cloned()
         .collect();
-    let (ssm, sns) = sdk_clients(aws);
+    let (ssm, sns) = sdk_clients(aws, "install");
     let settings = install::Settings::from_env(&Env(aws.env_lookup("install", &[]))).unwrap();
     let before = aws.events().len();
     install::handle(
@@ -194,7 +194,7 @@ async fn the_same_failure_again_is_left_to_the_digest_which_counts_it() {
 
     // The sweep retries web-1 two hours later; it fails the same way.
     aws.set_clock("2026-12-03T03:00:00Z");
-    let (ssm, sns) = sdk_clients(&aws);
+    let (ssm, sns) = sdk_clients(&aws, "install");
     let install_settings =
         install::Settings::from_env(&Env(aws.env_lookup("install", &[]))).unwrap();
     let before = aws.events().len();
@@ -374,7 +374,7 @@ async fn a_reboot_window_is_reported_once_with_its_instances_and_the_digest_list
     event["time"] = json!("2026-12-03T06:30:00Z");
     aws.set_clock("2026-12-03T06:30:00Z");
     let outcome = plan_reboots::handle(
-        &plan_reboots::Clients::new(&aws.sdk_config()),
+        &plan_reboots::Clients::new(&aws.sdk_config_for("plan-reboots")),
         &plan_settings,
         &event,
     )
@@ -463,7 +463,7 @@ async fn a_booked_disable_window_is_reported_once_as_a_disable_not_as_a_reboot()
         "confirm": "DISABLE LIVE PATCHING ON 1 INSTANCE"});
     aws.set_clock("2026-12-03T06:30:00Z");
     let enable_settings = enable::Settings::from_env(&Env(aws.env_lookup("enable", &[]))).unwrap();
-    let (ssm, sns) = sdk_clients(&aws);
+    let (ssm, sns) = sdk_clients(&aws, "enable");
     let outcome = enable::handle(&enable::Clients { ssm, sns }, &enable_settings, &request)
         .await
         .unwrap();

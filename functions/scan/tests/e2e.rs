@@ -20,7 +20,7 @@ const AMAZON_LINUX_ONLINE: [&str; 11] = [
 ];
 
 fn clients(aws: &LocalAws) -> Clients {
-    let sdk = aws.sdk_config();
+    let sdk = aws.sdk_config_for("scan");
     Clients {
         ssm: aws_sdk_ssm::Client::new(&sdk),
         sns: aws_sdk_sns::Client::new(&sdk),
@@ -147,8 +147,8 @@ async fn the_simulated_agents_answer_with_patch_states_and_kernel_facts() {
         .unwrap();
     aws.run_agents();
 
-    let facts = clients
-        .ssm
+    let reader = aws.ssm_reader();
+    let facts = reader
         .list_inventory_entries()
         .instance_id("i-0f3a9c2e41b7d5a03")
         .type_name("Custom:KernelLivePatch")
@@ -158,8 +158,7 @@ async fn the_simulated_agents_answer_with_patch_states_and_kernel_facts() {
     let entry = &facts.entries()[0];
     assert_eq!(entry["KernelRelease"], "5.10.227-219.884.amzn2.x86_64");
     assert_eq!(entry["LivePatchPlugin"], "installed");
-    let states = clients
-        .ssm
+    let states = reader
         .describe_instance_patch_states()
         .set_instance_ids(Some(
             AMAZON_LINUX_ONLINE.iter().map(|s| s.to_string()).collect(),

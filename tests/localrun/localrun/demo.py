@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import router, sqs
 from .runtime_api import LambdaFunction
-from .stack import ROOT, LocalAws, deploy
+from .stack import ROOT, LocalAws, calls_not_allowed, deploy
 from .template import Template
 
 
@@ -92,7 +92,7 @@ class Demo:
         if binary not in self.functions:
             env = {
                 **self.deployment.environments[binary],
-                **self.aws.sdk_env(),
+                **self.aws.sdk_env(binary),
                 "AWS_LAMBDA_LOG_FORMAT": "Text",
             }
             self.functions[binary] = LambdaFunction(
@@ -231,6 +231,20 @@ def run(bin_dir: Path, fleet: Path, event_file: Path) -> int:
 
         heading("Fleet after the run")
         print(fleet_table(demo.aws.control("GET", "fleet")))
-        return 0
+
+        heading("Least privilege: every AWS call each function made, against its policies in template.yaml")
+        calls = demo.aws.control("GET", "calls")["calls"]
+        refused = calls_not_allowed(calls, demo.deployment.allowed_actions)
+        made = sorted(
+            {
+                f"{c['access_key'].removeprefix('fn-')}: {c['action']}"
+                for c in calls
+                if c["access_key"] != "test"
+            }
+        )
+        print(f"{len(made)} distinct (function, action) pairs; {len(refused)} not allowed")
+        for line in refused:
+            print(f"  NOT ALLOWED: {line}")
+        return 1 if refused else 0
     finally:
         demo.close()

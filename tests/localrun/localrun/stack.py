@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import subprocess
@@ -92,9 +93,16 @@ class LocalAws:
     def client(self, service: str):
         return client_for(self.endpoint, service)
 
-    def sdk_env(self) -> dict[str, str]:
-        """What a function process needs to reach this local AWS through the SDK's own settings."""
-        return {**CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
+    def sdk_env(self, binary: str | None = None) -> dict[str, str]:
+        """What a function process needs to reach this local AWS through the SDK's own settings.
+
+        With `binary`, its calls are signed with an access key naming it (`fn-<binary>`), so that
+        `calls_not_allowed` can hold them to its policies.
+        """
+        env = {**CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
+        if binary is not None:
+            env["AWS_ACCESS_KEY_ID"] = f"{FUNCTION_KEY_PREFIX}{binary}"
+        return env
 
     def close(self) -> None:
         if self._process.poll() is None:
@@ -106,13 +114,33 @@ class LocalAws:
         self._tmp.cleanup()
 
 
+FUNCTION_KEY_PREFIX = "fn-"
+
+
+def calls_not_allowed(calls: list[dict[str, Any]], allowed: dict[str, list[str]]) -> list[str]:
+    """The calls (livesim's `/_sim/calls`) a function made that its policies do not allow."""
+    refused = []
+    for call in calls:
+        binary = call["access_key"].removeprefix(FUNCTION_KEY_PREFIX)
+        if binary == call["access_key"]:
+            continue
+        action = call["action"].lower()
+        if not any(fnmatch.fnmatchcase(action, pattern.lower()) for pattern in allowed.get(binary, [])):
+            refused.append(
+                f"{binary} called {call['action']}, which its policies in template.yaml do not allow"
+            )
+    return refused
+
+
 @dataclass
 class Deployment:
     refs: dict[str, str]
     environments: dict[str, dict[str, str]]
+    #: Per function binary, the IAM actions its policies allow (see `Function.allowed_actions`).
+    allowed_actions: dict[str, list[str]]
 
     def to_json(self) -> dict:
-        return {"refs": self.refs, "environments": self.environments}
+        return {"refs": self.refs, "environments": self.environments, "allowed_actions": self.allowed_actions}
 
 
 def deploy(aws_endpoint_client, template: Template, overrides: dict[str, str] | None = None) -> Deployment:
@@ -158,7 +186,8 @@ def deploy(aws_endpoint_client, template: Template, overrides: dict[str, str] | 
         function.binary: {k: str(resolve(v, refs)) for k, v in function.environment.items()}
         for function in template.functions()
     }
-    return Deployment(refs, environments)
+    allowed = {function.binary: function.allowed_actions() for function in template.functions()}
+    return Deployment(refs, environments, allowed)
 
 
 def create_baseline(ssm, props: dict) -> str:

@@ -61,6 +61,22 @@ class Function:
     binary: str
     environment: dict[str, Any]
     events: dict[str, dict] = field(default_factory=dict)
+    policies: list[Any] = field(default_factory=list)
+
+    def allowed_actions(self) -> list[str]:
+        """The IAM actions its inline policies allow (patterns such as `ssm:Describe*` kept as they are).
+
+        Resources and conditions are not evaluated: this is what the function may call at all.
+        """
+        actions: set[str] = set()
+        for policy in self.policies:
+            statements = policy.get("Statement", []) if isinstance(policy, dict) else []
+            for statement in statements if isinstance(statements, list) else [statements]:
+                if statement.get("Effect") != "Allow":
+                    continue
+                action = statement.get("Action", [])
+                actions.update([action] if isinstance(action, str) else action)
+        return sorted(actions)
 
 
 @dataclass
@@ -92,7 +108,7 @@ class Template:
             binary = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary", logical_id)
             env = dict(globals_env)
             env.update(props.get("Environment", {}).get("Variables", {}))
-            out.append(Function(logical_id, binary, env, props.get("Events", {})))
+            out.append(Function(logical_id, binary, env, props.get("Events", {}), props.get("Policies", [])))
         return out
 
     def function(self, binary: str) -> Function:

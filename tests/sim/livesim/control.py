@@ -55,6 +55,7 @@ class ControlApi:
                 Rule("/_sim/instances/<instance_id>", endpoint="get_instance", methods=["GET"]),
                 Rule("/_sim/instances/<instance_id>", endpoint="update_instance", methods=["POST"]),
                 Rule("/_sim/faults", endpoint="get_faults", methods=["GET"]),
+                Rule("/_sim/calls", endpoint="calls", methods=["GET"]),
                 Rule("/_sim/faults", endpoint="add_fault", methods=["POST"]),
                 Rule("/_sim/inventory/<instance_id>", endpoint="inventory", methods=["GET"]),
             ]
@@ -205,6 +206,16 @@ class ControlApi:
             for key, value in changes.items():
                 _apply(host, key, value, self.sim)
             return host_view(host, self.sim.now)
+
+    def calls(self, request: Request) -> dict[str, Any]:
+        """Every AWS API call so far as its IAM action, by the access key id that signed it."""
+        with self.sim.lock:
+            return {
+                "calls": [
+                    {"access_key": key, "action": action, "count": n}
+                    for (key, action), n in sorted(self.sim.calls.items())
+                ]
+            }
 
     def get_faults(self, request: Request) -> dict[str, Any]:
         with self.sim.lock:

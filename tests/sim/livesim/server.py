@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
@@ -21,6 +24,32 @@ SSM_TARGET_PREFIX = "AmazonSSM."
 TAGGING_TARGET_PREFIX = "ResourceGroupsTaggingAPI_20170126."
 #: Operations of these services can be given faults (operation names do not collide).
 FAULT_TARGET_PREFIXES = (SSM_TARGET_PREFIX, TAGGING_TARGET_PREFIX)
+#: SigV4: "Credential=<access key>/<date>/<region>/<service>/aws4_request".
+#: Signing names whose IAM action prefix differs.
+_IAM_PREFIX = {"tagging": "tag"}
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/[^/]+/([^/]+)/aws4_request")
+
+
+def iam_action(environ: dict[str, Any]) -> tuple[str, str] | None:
+    """(access key id, IAM action such as "ssm:SendCommand") of a signed AWS request, or None.
+
+    JSON protocols name the operation in X-Amz-Target; query protocols (SNS) in the form's Action,
+    which is read here and put back for moto.
+    """
+    signed = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if signed is None:
+        return None
+    access_key, service = signed.groups()
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    operation = target.rpartition(".")[2] if target else ""
+    if not operation:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        operation = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
+    if not operation:
+        return None
+    return access_key, f"{_IAM_PREFIX.get(service, service)}:{operation}"
 
 
 class LivesimApp:
@@ -35,6 +64,9 @@ class LivesimApp:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith("/_sim/"):
             return self.control(environ, start_response)
+        call = iam_action(environ)
+        if call is not None:
+            self.sim.record_call(*call)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         prefix, _, operation = target.rpartition(".")
         if prefix and prefix + "." in FAULT_TARGET_PREFIXES:

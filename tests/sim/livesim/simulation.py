@@ -54,6 +54,9 @@ class Simulation:
         self.lock = threading.RLock()
         self.agent = Agent(self)
         self.runner = WindowRunner(self)
+        #: (access key id, IAM action) of every AWS API call, counted: who called what. A new fleet
+        #: keeps them.
+        self.calls: dict[tuple[str, str], int] = {}
         self.reset(fleet)
 
     def reset(self, fleet: Fleet) -> None:
@@ -262,6 +265,12 @@ class Simulation:
             stored = self.inventory.setdefault(instance_id, {})
             for item in items:
                 stored[item.type_name] = item
+
+    # -- who called what -------------------------------------------------------------
+    def record_call(self, access_key: str, action: str) -> None:
+        with self.lock:
+            key = (access_key, action)
+            self.calls[key] = self.calls.get(key, 0) + 1
 
     # -- faults ---------------------------------------------------------------------
     def add_fault(self, operation: str, fault: Fault) -> None:

@@ -30,6 +30,26 @@ fn python() -> PathBuf {
         .unwrap_or_else(|| root().join(".venv/bin/python"))
 }
 
+/// Access keys of the functions under test: this prefix, then the binary's name.
+const FUNCTION_KEY_PREFIX: &str = "fn-";
+
+/// Whether IAM action `pattern` (such as `ssm:Describe*`; IAM compares case-insensitively, `*` is
+/// any run of characters and `?` one) covers `action`.
+fn action_matches(pattern: &str, action: &str) -> bool {
+    fn glob(p: &[u8], s: &[u8]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some((b'*', rest)) => (0..=s.len()).any(|i| glob(rest, &s[i..])),
+            Some((b'?', rest)) => !s.is_empty() && glob(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && glob(rest, &s[1..]),
+        }
+    }
+    glob(
+        pattern.to_ascii_lowercase().as_bytes(),
+        action.to_ascii_lowercase().as_bytes(),
+    )
+}
+
 /// A running simulated fleet; stopped when dropped.
 pub struct LocalAws {
     child: Child,
@@ -142,14 +162,36 @@ impl LocalAws {
         std::fs::read_to_string(self.dir.join("livesim.log")).unwrap_or_default()
     }
 
-    /// SDK configuration for the local AWS, with few retries so failures show fast.
+    /// SDK configuration for the local AWS, with few retries so failures show fast: for the test's
+    /// own set-up and reading. A function under test gets [`LocalAws::sdk_config_for`].
     pub fn sdk_config(&self) -> SdkConfig {
+        self.signed_as("test")
+    }
+
+    /// SDK configuration for function `binary`: its calls are signed with an access key that names
+    /// it, and when the test ends every call it made must be an action its policies in
+    /// `template.yaml` allow (checked on drop), so a missing permission fails here, not in AWS.
+    pub fn sdk_config_for(&self, binary: &str) -> SdkConfig {
+        assert!(
+            self.deployment["allowed_actions"].get(binary).is_some(),
+            "template.yaml has no function {binary}"
+        );
+        self.signed_as(&format!("{FUNCTION_KEY_PREFIX}{binary}"))
+    }
+
+    /// An SSM client for the test itself, to read back what a function left (not held to any
+    /// function's policy).
+    pub fn ssm_reader(&self) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&self.sdk_config())
+    }
+
+    fn signed_as(&self, access_key: &str) -> SdkConfig {
         SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
             .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                "test", "test", None, None, "livesim",
+                access_key, "test", None, None, "livesim",
             )))
             .retry_config(RetryConfig::standard().with_max_attempts(3))
             .build()
@@ -309,12 +351,69 @@ fn read_response(stream: &mut TcpStream) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&raw).into_owned())
 }
 
+impl LocalAws {
+    /// Calls made by functions under test that their policies in `template.yaml` do not allow,
+    /// one line each ("plan-reboots called ssm:Foo, which its policies do not allow").
+    pub fn calls_not_allowed(&self) -> Vec<String> {
+        let calls = self.get("calls");
+        let mut refused = Vec::new();
+        for call in calls["calls"].as_array().into_iter().flatten() {
+            let (Some(key), Some(action)) = (call["access_key"].as_str(), call["action"].as_str())
+            else {
+                continue;
+            };
+            let Some(binary) = key.strip_prefix(FUNCTION_KEY_PREFIX) else {
+                continue;
+            };
+            let allowed = self.deployment["allowed_actions"][binary]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .any(|pattern| action_matches(pattern, action));
+            if !allowed {
+                refused.push(format!(
+                    "{binary} called {action}, which its policies in template.yaml do not allow"
+                ));
+            }
+        }
+        refused
+    }
+}
+
 impl Drop for LocalAws {
     fn drop(&mut self) {
+        // A test that passed must also have stayed within each function's IAM policy.
+        let refused = if std::thread::panicking() {
+            Vec::new()
+        } else {
+            self.calls_not_allowed()
+        };
         let _ = self.child.kill();
         let _ = self.child.wait();
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+        assert!(
+            refused.is_empty(),
+            "least privilege:\n{}",
+            refused.join("\n")
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iam_action_patterns() {
+        use super::action_matches as m;
+        assert!(m("ssm:SendCommand", "ssm:SendCommand"));
+        assert!(m("ssm:sendcommand", "ssm:SendCommand"));
+        assert!(m("ssm:Describe*", "ssm:DescribeInstanceInformation"));
+        assert!(m("ssm:*", "ssm:ListCommands"));
+        assert!(m("ssm:List?ommands", "ssm:ListCommands"));
+        assert!(!m("ssm:Describe*", "ssm:SendCommand"));
+        assert!(!m("ssm:SendCommand", "ssm:SendCommands"));
+        assert!(!m("ssm:Get*", "sns:GetTopicAttributes"));
     }
 }
