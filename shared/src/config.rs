@@ -118,6 +118,35 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(arn)
     }
 
+    /// An SSM Parameter Store path the product keeps its parameters under: `/a/b`, at most 15
+    /// levels, letters, digits and `.-_`, no `aws`/`ssm` first level (reserved by AWS).
+    pub fn parameter_path_or(
+        &self,
+        var: &'static str,
+        default: &str,
+    ) -> Result<String, ConfigError> {
+        let path = self.string_or(var, default);
+        let levels: Vec<&str> = path.split('/').skip(1).collect();
+        let problem = if !path.starts_with('/') || path.len() > 900 {
+            Some("must start with / and be at most 900 characters")
+        } else if levels.is_empty() || levels.len() > 14 || levels.iter().any(|l| l.is_empty()) {
+            Some("must be /level/level... (1 to 14 non-empty levels, no trailing /)")
+        } else if !path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/.-_".contains(c))
+        {
+            Some("may hold only letters, digits, / . - _")
+        } else if ["aws", "ssm"].contains(&levels[0].to_ascii_lowercase().as_str()) {
+            Some("may not start with /aws or /ssm (reserved by AWS)")
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => Err(ConfigError::new(var, format!("{path:?} {problem}"))),
+            None => Ok(path),
+        }
+    }
+
     /// A Run Command rate: `MaxConcurrency` (a count ≥ 1 or 1%–100%) or `MaxErrors` (0 allowed).
     pub fn rate_or(
         &self,
@@ -197,6 +226,38 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Env(move |name: &str| map.get(name).cloned())
+    }
+
+    #[test]
+    fn parameter_paths_are_checked() {
+        let ok = |v: &str| {
+            env(&[("P", v)])
+                .parameter_path_or("P", "/d/x")
+                .map_err(|e| e.problem)
+        };
+        assert_eq!(env(&[]).parameter_path_or("P", "/d/x").unwrap(), "/d/x");
+        assert_eq!(
+            ok("/livepatch-autopilot/prod/live-patching-disabled").unwrap(),
+            "/livepatch-autopilot/prod/live-patching-disabled"
+        );
+        for bad in [
+            "no-slash",
+            "/trailing/",
+            "/",
+            "/a//b",
+            "/aws/x",
+            "/SSM/x",
+            "/a b",
+            "/a/*",
+        ] {
+            assert!(ok(bad).is_err(), "{bad}");
+        }
+        assert!(ok("/x").is_ok());
+        let err = env(&[("P", "/aws/x")])
+            .parameter_path_or("P", "/d")
+            .unwrap_err();
+        assert_eq!(err.var, "P");
+        assert!(err.problem.contains("reserved"), "{}", err.problem);
     }
 
     #[test]

@@ -13,8 +13,8 @@ use livepatch_shared::aws::{self, livepatching, ssm, windows, AwsError};
 use livepatch_shared::config::{ConfigError, Env};
 use livepatch_shared::domain::enable::{
     decide_disable, decide_enable, disable_window, live_patching_commands, next_window_start,
-    window_over, Action, DisableDecision, EnableDecision, EnableFacts, EnableSettings,
-    LivePatchingFacts, PendingDisable, Request, Route, CONFIGURE_KLP, HISTORY,
+    window_over, Action, DisableDecision, DisabledRecord, EnableDecision, EnableFacts,
+    EnableSettings, LivePatchingFacts, PendingDisable, Request, Route, CONFIGURE_KLP, HISTORY,
 };
 use livepatch_shared::domain::fleet::{ManagedInstance, RunCommand};
 use livepatch_shared::domain::reboot::local_time;
@@ -40,6 +40,8 @@ pub struct Settings {
     pub enable: EnableSettings,
     /// Hour (UTC) of the window booked for an AL2 disable that names no time.
     pub disable_window_hour: i8,
+    /// Parameter Store path of the records of manual disables (one parameter per instance).
+    pub disabled_path: String,
 }
 
 impl Settings {
@@ -59,6 +61,10 @@ impl Settings {
                     as i32,
             },
             disable_window_hour: env.int_in_or("DISABLE_WINDOW_HOUR", 0..=23, 3)? as i8,
+            disabled_path: env.parameter_path_or(
+                "DISABLED_RECORDS_PATH",
+                "/livepatch-autopilot/live-patching-disabled",
+            )?,
         })
     }
 }
@@ -96,6 +102,8 @@ pub struct EnableOutcome {
     /// The product's disable windows that are over (start + duration passed, executions ended),
     /// deleted by the daily run so they do not count against the 50-windows quota.
     pub removed_windows: Vec<String>,
+    /// Instances whose disable record could not be written or deleted.
+    pub unrecorded: Vec<Finding>,
     pub failed: Vec<Failed>,
     pub notification_id: Option<String>,
 }
@@ -193,6 +201,8 @@ struct Fleet {
     facts: BTreeMap<InstanceId, BTreeMap<String, String>>,
     history: BTreeMap<InstanceId, Vec<livepatch_shared::domain::enable::LivePatchingRun>>,
     patch_runs: BTreeMap<InstanceId, String>,
+    /// The product's records of manual disables.
+    disabled: BTreeMap<InstanceId, DisabledRecord>,
     /// Disable windows not over yet, except the one this run books (a redelivery finds it).
     pending: Vec<livepatching::OwnDisableWindow>,
 }
@@ -209,6 +219,7 @@ async fn read_fleet(
         history: livepatching::live_patching_history(&clients.ssm, &documents, now - HISTORY)
             .await?,
         patch_runs: livepatching::active_patch_runs(&clients.ssm).await?,
+        disabled: livepatching::disabled_records(&clients.ssm, &settings.disabled_path).await?,
         pending: Vec::new(),
     })
 }
@@ -288,6 +299,7 @@ impl Fleet {
                 .map(LivePatchingFacts::from_inventory),
             history: self.history.get(&instance.id).cloned().unwrap_or_default(),
             patch_run: self.patch_runs.get(&instance.id).cloned(),
+            disabled_record: self.disabled.get(&instance.id).cloned(),
             pending_disable: self
                 .pending
                 .iter()
@@ -461,11 +473,63 @@ async fn manual_run(
                 .unwrap_or_else(|| next_window_start(now, settings.disable_window_hour));
             book(clients, settings, &in_window, start, outcome).await;
         }
+        let disabled: Vec<InstanceId> = (outcome.switching.iter().map(|s| &s.instance_id))
+            .chain(outcome.booked.iter().flat_map(|b| &b.instance_ids))
+            .filter_map(|id| id.parse().ok())
+            .collect();
+        remember(clients, settings, &disabled, Some(now), outcome).await;
     } else {
         name_reboot_bookings(clients, now, outcome).await;
         send(clients, settings, Action::Enable, &plan, now, outcome).await;
+        // A person asked for live patching on: the daily run may keep it on from now on.
+        let asked: Vec<InstanceId> = fleet
+            .disabled
+            .keys()
+            .filter(|id| request.instance_ids.contains(id))
+            .cloned()
+            .collect();
+        remember(clients, settings, &asked, None, outcome).await;
     }
     Ok(())
+}
+
+/// Records (`Some(requested)`) or forgets (`None`) that live patching was disabled on request on
+/// `ids`, beyond the 30 days Run Command keeps the disable. Nothing in dry run. A failure is
+/// reported, not fatal: what was sent stays sent.
+async fn remember(
+    clients: &Clients,
+    settings: &Settings,
+    ids: &[InstanceId],
+    requested: Option<Timestamp>,
+    outcome: &mut EnableOutcome,
+) {
+    if settings.dry_run {
+        return;
+    }
+    for id in ids {
+        let result = match requested {
+            Some(requested) => {
+                let record = DisabledRecord {
+                    request: outcome.run.clone(),
+                    requested,
+                };
+                livepatching::record_disabled(&clients.ssm, &settings.disabled_path, id, &record)
+                    .await
+            }
+            None => livepatching::forget_disabled(&clients.ssm, &settings.disabled_path, id).await,
+        };
+        if let Err(err) = result {
+            tracing::error!(instance_id = %id, error = %err, "disable record not updated");
+            let why = if requested.is_some() {
+                "disabled, but not recorded: after Run Command's 30 days of history the daily run may turn it back on; tag it with the opt-out tag or send the disable again"
+            } else {
+                "enabled, but its disable record stays: the daily run will not turn it back on by itself; send the enable again"
+            };
+            outcome
+                .unrecorded
+                .push(finding(id, format!("{why} ({err})")));
+        }
+    }
 }
 
 fn finding(id: &InstanceId, reason: impl Into<String>) -> Finding {

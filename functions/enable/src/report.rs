@@ -26,7 +26,8 @@ pub fn summary(outcome: &EnableOutcome, opt_out_tag: &str, now: Timestamp) -> Op
     let troubles = outcome.not_in_effect.len()
         + outcome.not_verified.len()
         + outcome.stuck.len()
-        + outcome.failed.len();
+        + outcome.failed.len()
+        + outcome.unrecorded.len();
     let acted = !outcome.switching.is_empty() || booked > 0;
     if !manual && !acted && troubles == 0 && outcome.deferred.is_empty() {
         return None;
@@ -231,6 +232,10 @@ pub fn summary(outcome: &EnableOutcome, opt_out_tag: &str, now: Timestamp) -> Op
             .iter()
             .map(|f| format!("{}: {}", f.instance_ids.join(", "), f.error))
             .collect(),
+    );
+    push(
+        "Not remembered (disable record not updated)",
+        lines(&outcome.unrecorded),
     );
     push("Not supported (left alone)", lines(&outcome.unsupported));
     push(

@@ -600,6 +600,89 @@ async fn an_al2_disable_without_now_is_booked_in_a_window_and_al2023_is_disabled
     assert_eq!(count, 1);
 }
 
+/// The parameters under the deployed disable-record path: instance id → request id.
+async fn disable_records(aws: &LocalAws) -> Vec<(String, String)> {
+    let path = aws
+        .function_env("enable", "DISABLED_RECORDS_PATH")
+        .expect("deployed");
+    let found = aws
+        .ssm_reader()
+        .get_parameters_by_path()
+        .path(&path)
+        .send()
+        .await
+        .unwrap();
+    found
+        .parameters()
+        .iter()
+        .map(|p| {
+            let record: Value = serde_json::from_str(p.value().unwrap()).unwrap();
+            (
+                p.name().unwrap().rsplit('/').next().unwrap().to_owned(),
+                record["request"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_disable_on_request_outlives_command_history_until_a_manual_enable() {
+    let aws = LocalAws::start_with(&cases());
+    scan(&aws, "2026-12-03T01:00:00Z").await;
+    run(&aws, &scheduled("e-0701", "2026-12-03T02:00:00Z"), &[]).await;
+    aws.run_agents(); // AL2023 is now on
+    let detail = json!({"action": "disable", "instance-ids": [AL2023],
+        "confirm": "DISABLE LIVE PATCHING ON 1 INSTANCE"});
+    let outcome = run(
+        &aws,
+        &request("r-0701", "2026-12-03T09:00:00Z", detail),
+        &[],
+    )
+    .await;
+    assert_eq!(outcome.switching.len(), 1, "{outcome:?}");
+    assert!(outcome.unrecorded.is_empty(), "{outcome:?}");
+    aws.run_agents();
+    assert!(!livepatch(&aws, AL2023).0);
+    assert_eq!(
+        disable_records(&aws).await,
+        [(AL2023.to_owned(), "r-0701".to_owned())]
+    );
+
+    // 40 days on, Run Command no longer shows the disable; the record still keeps it off.
+    scan(&aws, "2027-01-12T01:00:00Z").await;
+    let later = run(&aws, &scheduled("e-0702", "2027-01-12T02:00:00Z"), &[]).await;
+    assert!(
+        later.switching.iter().all(|s| s.instance_id != AL2023),
+        "{later:?}"
+    );
+    let sent_before = switches(&aws).len();
+
+    // A person asks for it on: enabled, and the record is gone.
+    let detail = json!({"action": "enable", "instance-ids": [AL2023]});
+    let enabled = run(
+        &aws,
+        &request("r-0702", "2027-01-12T09:00:00Z", detail),
+        &[],
+    )
+    .await;
+    assert_eq!(enabled.switching.len(), 1, "{enabled:?}");
+    assert_eq!(switches(&aws).len(), sent_before + 1);
+    assert!(disable_records(&aws).await.is_empty());
+    aws.run_agents();
+    assert!(livepatch(&aws, AL2023).0);
+
+    // A dry-run disable records nothing.
+    let detail = json!({"action": "disable", "instance-ids": [AL2023],
+        "confirm": "DISABLE LIVE PATCHING ON 1 INSTANCE"});
+    run(
+        &aws,
+        &request("r-0703", "2027-01-12T10:00:00Z", detail),
+        &[("DRY_RUN", "true")],
+    )
+    .await;
+    assert!(disable_records(&aws).await.is_empty());
+}
+
 #[tokio::test]
 async fn bad_manual_requests_are_refused_with_a_message_and_change_nothing() {
     let aws = LocalAws::start_with(&cases());

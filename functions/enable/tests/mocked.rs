@@ -10,6 +10,7 @@ use aws_sdk_ssm::operation::delete_maintenance_window::DeleteMaintenanceWindowOu
 use aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInformationOutput;
 use aws_sdk_ssm::operation::describe_maintenance_windows::DescribeMaintenanceWindowsOutput;
 use aws_sdk_ssm::operation::get_inventory::GetInventoryOutput;
+use aws_sdk_ssm::operation::get_parameters_by_path::GetParametersByPathOutput;
 use aws_sdk_ssm::operation::list_command_invocations::ListCommandInvocationsOutput;
 use aws_sdk_ssm::operation::list_commands::ListCommandsOutput;
 use aws_sdk_ssm::operation::send_command::SendCommandOutput;
@@ -64,9 +65,14 @@ fn fleet() -> Rule {
 
 /// Kernel facts: live patching off on both.
 fn facts_off() -> Rule {
-    mock!(aws_sdk_ssm::Client::get_inventory).then_output(|| {
+    facts(false)
+}
+
+/// Kernel facts: live patching on (plugin installed, `kpatch.service` enabled) or off on both.
+fn facts(on: bool) -> Rule {
+    mock!(aws_sdk_ssm::Client::get_inventory).then_output(move || {
         let entity = |id: &str| {
-            let content = HashMap::from([
+            let mut content = HashMap::from([
                 (
                     "KernelRelease".to_owned(),
                     "6.1.115-126.197.amzn2023.x86_64".to_owned(),
@@ -75,6 +81,11 @@ fn facts_off() -> Rule {
                 ("LivePatchPlugin".to_owned(), "absent".to_owned()),
                 ("CollectedAt".to_owned(), "2026-12-03T01:00:00Z".to_owned()),
             ]);
+            if on {
+                content.insert("LivePatchPlugin".to_owned(), "installed".to_owned());
+                content.insert("KpatchServiceEnabled".to_owned(), "enabled".to_owned());
+                content.insert("KpatchServiceActive".to_owned(), "active".to_owned());
+            }
             InventoryResultEntity::builder()
                 .id(id)
                 .data(
@@ -104,6 +115,12 @@ fn no_history() -> Rule {
 fn no_windows() -> Rule {
     mock!(aws_sdk_ssm::Client::describe_maintenance_windows)
         .then_output(|| DescribeMaintenanceWindowsOutput::builder().build())
+}
+
+/// No instance disabled on request.
+fn no_records() -> Rule {
+    mock!(aws_sdk_ssm::Client::get_parameters_by_path)
+        .then_output(|| GetParametersByPathOutput::builder().build())
 }
 
 fn no_commands() -> Rule {
@@ -153,11 +170,12 @@ async fn a_throttled_send_is_retried_with_backoff_and_goes_through() {
         no_history(),
         no_commands(),
         no_windows(),
+        no_records(),
     ];
     let ssm = mock_client!(
         aws_sdk_ssm,
         RuleMode::MatchAny,
-        [&rules[0], &rules[1], &rules[2], &rules[3], &rules[4], &send],
+        [&rules[0], &rules[1], &rules[2], &rules[3], &rules[4], &rules[5], &send],
         quick_retries
     );
     let publish = published();
@@ -186,11 +204,12 @@ async fn a_send_that_stays_throttled_is_reported_not_sent_and_the_run_completes(
         no_history(),
         no_commands(),
         no_windows(),
+        no_records(),
     ];
     let ssm = mock_client!(
         aws_sdk_ssm,
         RuleMode::MatchAny,
-        [&rules[0], &rules[1], &rules[2], &rules[3], &rules[4], &send],
+        [&rules[0], &rules[1], &rules[2], &rules[3], &rules[4], &rules[5], &send],
         quick_retries
     );
     let publish = mock!(aws_sdk_sns::Client::publish)
@@ -230,11 +249,12 @@ async fn an_instance_ssm_refuses_is_sent_alone_so_the_other_still_goes() {
         no_history(),
         no_commands(),
         no_windows(),
+        no_records(),
     ];
     let ssm = mock_client!(
         aws_sdk_ssm,
         RuleMode::MatchAny,
-        [&rules[0], &rules[1], &rules[2], &rules[3], &rules[4], &send],
+        [&rules[0], &rules[1], &rules[2], &rules[3], &rules[4], &rules[5], &send],
         |c| c.retry_config(RetryConfig::disabled())
     );
     let publish = published();
@@ -321,10 +341,11 @@ async fn a_disable_window_that_cannot_be_completed_is_removed_and_reported() {
         .then_output(|| DeleteMaintenanceWindowOutput::builder().build());
     let send = mock!(aws_sdk_ssm::Client::send_command).then_output(|| sent("never"));
     let history = no_history();
+    let records = no_records();
     let ssm = mock_client!(
         aws_sdk_ssm,
         RuleMode::MatchAny,
-        [&al2, &on, &history, &none, &create, &target, &delete, &send],
+        [&al2, &on, &history, &records, &none, &create, &target, &delete, &send],
         |c| c.retry_config(RetryConfig::disabled())
     );
     let publish = published();
@@ -345,6 +366,54 @@ async fn a_disable_window_that_cannot_be_completed_is_removed_and_reported() {
         .contains("RegisterTargetWithMaintenanceWindow"));
 }
 
+#[tokio::test]
+async fn a_disable_that_cannot_be_recorded_is_reported_with_what_to_do() {
+    let put = mock!(aws_sdk_ssm::Client::put_parameter)
+        .then_http_response(|| ssm_error("AccessDeniedException"));
+    let send = mock!(aws_sdk_ssm::Client::send_command).then_output(|| sent("c-off"));
+    let rules = [
+        fleet(),
+        facts(true),
+        no_history(),
+        no_commands(),
+        no_windows(),
+        no_records(),
+    ];
+    let ssm = mock_client!(
+        aws_sdk_ssm,
+        RuleMode::MatchAny,
+        [&rules[0], &rules[1], &rules[2], &rules[3], &rules[4], &rules[5], &put, &send],
+        |c| c.retry_config(RetryConfig::disabled())
+    );
+    let publish = mock!(aws_sdk_sns::Client::publish)
+        .match_requests(|r| {
+            r.message().is_some_and(|m| {
+                m.contains("Not remembered (disable record not updated)")
+                    && m.contains("AccessDeniedException")
+            })
+        })
+        .then_output(|| PublishOutput::builder().message_id("m-1").build());
+    let sns = mock_client!(aws_sdk_sns, [&publish]);
+    let mut event: Value =
+        serde_json::from_str(include_str!("../../../events/manual-disable.json")).unwrap();
+    event["detail"] = json!({"action": "disable", "instance-ids": [A],
+        "confirm": "DISABLE LIVE PATCHING ON 1 INSTANCE"});
+    let outcome = handle(&Clients { ssm, sns }, &settings(), &event)
+        .await
+        .unwrap();
+    assert_eq!(send.num_calls(), 1, "the disable itself goes out");
+    assert_eq!(put.num_calls(), 1);
+    assert_eq!(outcome.switching.len(), 1, "{outcome:?}");
+    let unrecorded: Vec<&str> = outcome
+        .unrecorded
+        .iter()
+        .map(|f| f.instance_id.as_str())
+        .collect();
+    assert_eq!(unrecorded, [A]);
+    assert!(outcome.unrecorded[0].reason.contains("opt-out tag"));
+    assert_eq!(publish.num_calls(), 1, "the message names the failure");
+}
+
 #[test]
 fn bad_settings_name_their_variable() {
     for (var, value) in [
@@ -352,6 +421,7 @@ fn bad_settings_name_their_variable() {
         ("DISABLE_WINDOW_HOUR", "24"),
         ("ENABLE_MAX_CONCURRENCY", "0"),
         ("COMMAND_TIMEOUT_SECONDS", "5"),
+        ("DISABLED_RECORDS_PATH", "/aws/reserved"),
     ] {
         let env = Env(move |name: &str| match name {
             "NOTIFY_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:t".to_owned()),

@@ -354,6 +354,18 @@ pub struct EnableFacts {
     pub patch_run: Option<String>,
     /// A disable window of the product, not yet run, that already names it.
     pub pending_disable: Option<PendingDisable>,
+    /// The product's record that a manual request disabled it (kept beyond command history).
+    pub disabled_record: Option<DisabledRecord>,
+}
+
+/// What the product remembers of a manual disable, for as long as the instance exists: the daily
+/// run never turns live patching back on where a person turned it off.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DisabledRecord {
+    /// The manual request's event id.
+    pub request: String,
+    /// When the request was made.
+    pub requested: Timestamp,
 }
 
 /// A disable window of the product that has not run yet.
@@ -417,7 +429,8 @@ pub enum EnableSkip {
     AlreadyBooked(PendingDisable),
     /// A person disabled it through the product: the schedule does not turn it back on.
     DisabledOnRequest {
-        command_id: String,
+        /// "command c-…" (from command history) or "request <event id>" (from its record).
+        reference: String,
         requested: Timestamp,
     },
 }
@@ -458,11 +471,11 @@ impl fmt::Display for EnableSkip {
                 p.window_id, p.window_name, p.start
             ),
             Self::DisabledOnRequest {
-                command_id,
+                reference,
                 requested,
             } => write!(
                 f,
-                "live patching was disabled on request (command {command_id}, {requested}); only a manual enable request turns it back on"
+                "live patching was disabled on request ({reference}, {requested}); only a manual enable request turns it back on"
             ),
         }
     }
@@ -629,11 +642,23 @@ pub fn decide_enable(
         .filter(|r| r.by_us.is_some() && now.duration_since(r.requested) <= HISTORY)
         .collect();
     ours.sort_by(|a, b| (b.requested, &b.command_id).cmp(&(a.requested, &a.command_id)));
-    if let Some(last) = ours.first().filter(|r| r.by_us == Some(Action::Disable)) {
-        if !manual {
+    if !manual {
+        if let Some(last) = ours.first().filter(|r| r.by_us == Some(Action::Disable)) {
             return EnableDecision::Skip(EnableSkip::DisabledOnRequest {
-                command_id: last.command_id.clone(),
+                reference: format!("command {}", last.command_id),
                 requested: last.requested,
+            });
+        }
+        // Run Command forgets after 30 days; the record does not, until an enable of the
+        // product's newer than it.
+        if let Some(record) = facts.disabled_record.as_ref().filter(|record| {
+            !ours
+                .iter()
+                .any(|r| r.by_us == Some(Action::Enable) && r.requested > record.requested)
+        }) {
+            return EnableDecision::Skip(EnableSkip::DisabledOnRequest {
+                reference: format!("request {}", record.request),
+                requested: record.requested,
             });
         }
     }
@@ -927,6 +952,7 @@ mod tests {
             history: vec![],
             patch_run: None,
             pending_disable: None,
+            disabled_record: None,
         }
     }
 
@@ -1321,15 +1347,49 @@ mod tests {
         assert_eq!(
             decide(&f),
             EnableDecision::Skip(EnableSkip::DisabledOnRequest {
-                command_id: "c-2".into(),
+                reference: "command c-2".into(),
                 requested: ago(100)
             })
         );
         assert_eq!(manual(&f), enable(Route::Al2));
-        // Beyond the history Run Command keeps, it no longer shows.
+        // Beyond the history Run Command keeps, only the record remembers.
         f.history[1].requested = ago(31 * 24);
         f.history[0].requested = ago(32 * 24);
+        assert_eq!(
+            decide(&f),
+            enable(Route::Al2),
+            "no record: nothing remembers"
+        );
+        f.disabled_record = Some(DisabledRecord {
+            request: "r-0601".into(),
+            requested: ago(31 * 24),
+        });
+        assert_eq!(
+            decide(&f),
+            EnableDecision::Skip(EnableSkip::DisabledOnRequest {
+                reference: "request r-0601".into(),
+                requested: ago(31 * 24)
+            })
+        );
+        assert_eq!(
+            manual(&f),
+            enable(Route::Al2),
+            "a manual enable overrides it"
+        );
+        // An enable of the product's newer than the record (its deletion failed) wins.
+        f.history = vec![run(
+            "c-3",
+            5,
+            InvocationStatus::Failed,
+            Some(Action::Enable),
+        )];
         assert_eq!(decide(&f), enable(Route::Al2));
+        // An older enable does not.
+        f.history[0].requested = ago(40 * 24);
+        assert!(matches!(
+            decide(&f),
+            EnableDecision::Skip(EnableSkip::DisabledOnRequest { .. })
+        ));
     }
 
     #[test]

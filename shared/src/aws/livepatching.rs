@@ -12,7 +12,7 @@ use aws_sdk_ssm::types::{
 use aws_sdk_ssm::Client;
 use jiff::Timestamp;
 use livepatch_domain::enable::{
-    one_time_start, Action, DisableWindow, LivePatchingRun, DISABLE_WINDOW_PREFIX,
+    one_time_start, Action, DisableWindow, DisabledRecord, LivePatchingRun, DISABLE_WINDOW_PREFIX,
 };
 use livepatch_domain::install::InvocationStatus;
 use livepatch_domain::InstanceId;
@@ -165,6 +165,85 @@ pub async fn window_executions_finished(ssm: &Client, window_id: &str) -> Result
         }
     }
     Ok(true)
+}
+
+// -- disabled on request: one parameter per instance under a path --------------------------------
+
+/// The product's records of manual disables under `path` (`/…/live-patching-disabled`), per
+/// instance. A parameter whose name is not an instance id or whose value does not parse is
+/// logged and left out: it cannot be acted on, and guessing could turn live patching back on.
+pub async fn disabled_records(
+    ssm: &Client,
+    path: &str,
+) -> Result<BTreeMap<InstanceId, DisabledRecord>, AwsError> {
+    let mut records = BTreeMap::new();
+    let mut pages = ssm
+        .get_parameters_by_path()
+        .path(path)
+        .recursive(false)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::from_sdk("GetParametersByPath", e))?;
+        for parameter in page.parameters() {
+            let name = parameter.name().unwrap_or_default();
+            let id = name.rsplit('/').next().unwrap_or_default();
+            let parsed = id.parse::<InstanceId>().ok().zip(
+                serde_json::from_str::<DisabledRecord>(parameter.value().unwrap_or_default()).ok(),
+            );
+            match parsed {
+                Some((id, record)) => {
+                    records.insert(id, record);
+                }
+                None => tracing::warn!(parameter = name, "unreadable disable record; ignored"),
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// Records that `instance` was disabled on request (overwriting an older record).
+pub async fn record_disabled(
+    ssm: &Client,
+    path: &str,
+    instance: &InstanceId,
+    record: &DisabledRecord,
+) -> Result<(), AwsError> {
+    let value = serde_json::to_string(record).expect("a record serialises");
+    ssm.put_parameter()
+        .name(format!("{path}/{instance}"))
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .description("livepatch-autopilot: live patching disabled on request; the daily enable run leaves this instance off")
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("PutParameter", e))?;
+    Ok(())
+}
+
+/// Forgets the disable record of `instance`; `Ok` when there was none.
+pub async fn forget_disabled(
+    ssm: &Client,
+    path: &str,
+    instance: &InstanceId,
+) -> Result<(), AwsError> {
+    match ssm
+        .delete_parameter()
+        .name(format!("{path}/{instance}"))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let err = AwsError::from_sdk("DeleteParameter", e);
+            if err.code.as_deref() == Some("ParameterNotFound") {
+                Ok(())
+            } else {
+                Err(err)
+            }
+        }
+    }
 }
 
 /// Deletes one of the product's windows.

@@ -154,6 +154,7 @@ def deploy(aws_endpoint_client, template: Template, overrides: dict[str, str] | 
         "AWS::Region": REGION,
         "AWS::AccountId": ACCOUNT,
         "AWS::Partition": "aws",
+        "AWS::StackName": "livepatch-autopilot",
     }
     for logical_id in template.of_type("AWS::KMS::Key"):
         refs[logical_id] = f"local-key-{logical_id}"
