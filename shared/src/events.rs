@@ -232,14 +232,14 @@ pub struct WindowExecutionDetail {
 
 pub const WINDOW_EXECUTION_CHANGE: &str = "Maintenance Window Execution State-change Notification";
 
-/// Window execution statuses after which the execution is over.
-pub const FINAL_WINDOW_STATUSES: [&str; 6] = [
+/// Window execution statuses after which the execution is over (`CANCELLING` is not: `CANCELLED`
+/// follows it, and reporting both would report one execution twice).
+pub const FINAL_WINDOW_STATUSES: [&str; 5] = [
     "SUCCESS",
     "FAILED",
     "TIMED_OUT",
     "CANCELLED",
     "SKIPPED_OVERLAPPING",
-    "CANCELLING",
 ];
 
 /// Parses a window execution change; a status that is not final is refused as irrelevant.
@@ -505,11 +505,17 @@ mod tests {
         let event = parse_window_execution(&raw).unwrap();
         assert_eq!(event.detail.status, "SUCCESS");
         assert!(event.detail.window_id.starts_with("mw-"));
-        let mut started = raw;
-        started["detail"]["status"] = json!("IN_PROGRESS");
-        assert!(matches!(
-            parse_window_execution(&started),
-            Err(EventError::Irrelevant(_))
-        ));
+        // CANCELLING is followed by CANCELLED: only the latter is reported.
+        for status in ["IN_PROGRESS", "PENDING", "CANCELLING"] {
+            let mut started = raw.clone();
+            started["detail"]["status"] = json!(status);
+            assert!(
+                matches!(
+                    parse_window_execution(&started),
+                    Err(EventError::Irrelevant(_))
+                ),
+                "{status}"
+            );
+        }
     }
 }

@@ -237,7 +237,8 @@ pub fn notification(
         .map(|(id, _, _)| id.to_string())
         .chain(missing_instances.iter().map(|id| id.to_string()))
         .collect();
-    related.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    related.retain(|id| seen.insert(id.clone()));
     Notification {
         id: format!("digest-{day}"),
         event_type: "digest".into(),

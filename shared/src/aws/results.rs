@@ -84,8 +84,9 @@ pub async fn invocation_results(
     let mut attempt = 0;
     loop {
         let results = list_results(ssm, Some(command_id), None, Vec::new()).await;
+        // `expected` 0: the caller does not know how many; an empty listing is an answer.
         let retry = match &results {
-            Ok(found) => found.len() < expected.max(1),
+            Ok(found) => found.len() < expected,
             Err(err) => err.code.as_deref() == Some("InvocationDoesNotExist"),
         };
         if !retry || attempt >= 3 {
@@ -293,4 +294,72 @@ pub async fn missing_patches(ssm: &Client, id: &InstanceId) -> Result<Vec<Missin
 
 fn to_timestamp(time: &aws_smithy_types::DateTime) -> Option<Timestamp> {
     Timestamp::new(time.secs(), time.subsec_nanos() as i32).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ssm::operation::list_command_invocations::ListCommandInvocationsOutput;
+    use aws_sdk_ssm::types::{CommandInvocation, CommandInvocationStatus};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    fn not_listed_yet() -> HttpResponse {
+        HttpResponse::new(
+            StatusCode::try_from(400).unwrap(),
+            SdkBody::from(r#"{"__type":"InvocationDoesNotExist","message":"not yet"}"#),
+        )
+    }
+
+    fn listed(ids: &[&str]) -> ListCommandInvocationsOutput {
+        ListCommandInvocationsOutput::builder()
+            .set_command_invocations(Some(
+                ids.iter()
+                    .map(|id| {
+                        CommandInvocation::builder()
+                            .instance_id(*id)
+                            .status(CommandInvocationStatus::Success)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_finished_command_not_listed_yet_is_read_again() {
+        let rule = mock!(Client::list_command_invocations)
+            .sequence()
+            .http_response(not_listed_yet)
+            .output(|| listed(&["i-0123456789abcdef0"]))
+            .output(|| listed(&["i-0123456789abcdef0", "i-0123456789abcdef1"]))
+            .build();
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::Sequential, [&rule]);
+        let results = invocation_results(&ssm, "c-1", 2, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(rule.num_calls(), 3, "not listed, one of two, both");
+        assert_eq!(results.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn retries_stop_after_three_and_an_unknown_count_takes_an_empty_listing() {
+        let rule = mock!(Client::list_command_invocations).then_http_response(not_listed_yet);
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&rule]);
+        let err = invocation_results(&ssm, "c-1", 1, Duration::ZERO)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code.as_deref(), Some("InvocationDoesNotExist"));
+        assert_eq!(rule.num_calls(), 4, "the first read and 3 retries");
+
+        let empty = mock!(Client::list_command_invocations).then_output(|| listed(&[]));
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&empty]);
+        let results = invocation_results(&ssm, "c-2", 0, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(results.is_empty());
+        assert_eq!(empty.num_calls(), 1, "no waiting when nobody expects any");
+    }
 }
