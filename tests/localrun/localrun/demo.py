@@ -129,7 +129,12 @@ class Demo:
             if not routes:
                 unrouted.setdefault(event["detail-type"], Counter())[status] += 1
                 continue
-            subject = detail.get("resource-id") or detail.get("instance-id") or detail.get("command-id")
+            subject = (
+                detail.get("resource-id")
+                or detail.get("instance-id")
+                or detail.get("command-id")
+                or detail.get("window-id")
+            )
             where = ", ".join(f"{r.queue} -> {r.binary}" if r.queue else r.binary for r in routes)
             print(f"  {event['detail-type']}: {subject} {status} -> {where}")
             for route in routes:
@@ -175,6 +180,79 @@ def compact(value):
 def scheduled(event: dict, time: str, suffix: str) -> dict:
     """Another firing of the same schedule rule: a new event id and time."""
     return {**event, "id": event["id"][: -len(suffix)] + suffix, "time": time}
+
+
+def book_and_run_reboots(demo: Demo, scan_event: dict, now: str) -> str | None:
+    """plan-reboots books the instances near or past their live patch support end into the reboot
+    window; the clock moves past the window, which reboots them; a scan collects their new kernels.
+    Returns when the first booked window started (None when nothing was booked)."""
+    plan_event = json.loads((ROOT / "events" / "scheduled-plan-reboots.json").read_text())
+    heading(f"{now} plan-reboots (hourly): reboots booked before live patch support ends")
+    demo.invoke("plan-reboots", scheduled(plan_event, now, "0004"))
+    demo.notifications()
+    windows = [
+        w
+        for w in demo.aws.control("GET", "windows")["windows"]
+        if w["name"].startswith("livepatch-autopilot-reboot-")
+    ]
+    for w in windows:
+        targets = [v for t in w["targets"] for v in t.get("Targets", [{}])[0].get("Values", [])]
+        when = f"{w['schedule']}, next {w['next_execution_time']}"
+        print(f"  {w['window_id']} {w['name']}: {when}, targets {targets}")
+    starts = sorted(w["next_execution_time"] for w in windows if w.get("next_execution_time"))
+    if not starts:
+        return None
+    last = datetime.fromisoformat(starts[-1].replace("Z", "+00:00"))
+    after = (last + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    heading(f"The simulated clock moves to {after}: each window runs at its time (Install, RebootIfNeeded)")
+    moved = demo.aws.control("POST", "clock/advance", {"to": after})
+    for started in moved["windows_started"]:
+        print(f"  {started['name']} started {started['start_time']}: {started['status']}")
+    demo.route_events()
+    demo.notifications()
+    heading(f"{after} the next scan collects the new kernels")
+    demo.invoke("scan", scheduled(scan_event, after, "0005"))
+    demo.agents()
+    demo.route_events()
+    demo.agents()
+    demo.route_events()
+    demo.notifications()
+    enable_at = (last + timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    demo.aws.control("POST", "clock", {"now": enable_at})
+    heading(f"{enable_at} the enable schedule fires: on a newer kernel now, enabled without another reboot")
+    enable_event = json.loads((ROOT / "events" / "scheduled-enable.json").read_text())
+    demo.invoke("enable", scheduled(enable_event, enable_at, "0006"))
+    demo.agents()
+    demo.route_events()
+    demo.notifications()
+    return starts[0]
+
+
+def story_problems(before: dict, after: dict, reboots_at: str | None) -> list[str]:
+    """What the demo promises and did not happen: live patching turned on somewhere, and every
+    instance whose support had ended rebooted into a supported kernel."""
+    was = {i["id"]: i for i in before["instances"]}
+    problems = []
+    turned_on = [
+        i["id"]
+        for i in after["instances"]
+        if i.get("livepatch", {}).get("plugin") and not was[i["id"]].get("livepatch", {}).get("plugin")
+    ]
+    print(f"Live patching turned on: {', '.join(turned_on) or 'none'}")
+    if not turned_on:
+        problems.append("no instance went from live patching off to on")
+    ended = [i["id"] for i in before["instances"] if i.get("support_ended") and i.get("state") == "running"]
+    rebooted = [i for i in ended if after_view(after, i).get("kernel") != was[i].get("kernel")]
+    print(f"Out of support at the start: {', '.join(ended) or 'none'}")
+    print(f"Rebooted into a newer kernel since: {', '.join(rebooted) or 'none'}")
+    if reboots_at is None and ended:
+        problems.append("plan-reboots booked no window for the instances out of support")
+    problems += [f"{i} still runs its unsupported kernel" for i in ended if i not in rebooted]
+    return problems
+
+
+def after_view(fleet: dict, instance_id: str) -> dict:
+    return next(i for i in fleet["instances"] if i["id"] == instance_id)
 
 
 def run(bin_dir: Path, fleet: Path, event_file: Path) -> int:
@@ -229,8 +307,12 @@ def run(bin_dir: Path, fleet: Path, event_file: Path) -> int:
         demo.invoke("report", scheduled(event, digest_time, "0003"))
         demo.notifications()
 
+        reboots_at = book_and_run_reboots(demo, event, digest_time)
+
         heading("Fleet after the run")
-        print(fleet_table(demo.aws.control("GET", "fleet")))
+        after = demo.aws.control("GET", "fleet")
+        print(fleet_table(after))
+        problems = story_problems(before, after, reboots_at)
 
         heading("Least privilege: every AWS call each function made, against its policies in template.yaml")
         calls = demo.aws.control("GET", "calls")["calls"]
@@ -245,6 +327,8 @@ def run(bin_dir: Path, fleet: Path, event_file: Path) -> int:
         print(f"{len(made)} distinct (function, action) pairs; {len(refused)} not allowed")
         for line in refused:
             print(f"  NOT ALLOWED: {line}")
-        return 1 if refused else 0
+        for problem in problems:
+            print(f"  DEMO STORY BROKEN: {problem}")
+        return 1 if refused or problems else 0
     finally:
         demo.close()
