@@ -147,6 +147,31 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// An IAM role ARN (`arn:<partition>:iam::<account>:role/<path/name>`), or `None` when unset or
+    /// empty.
+    pub fn role_arn_optional(&self, var: &'static str) -> Result<Option<String>, ConfigError> {
+        let Some(arn) = self.optional(var).filter(|v| !v.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let valid = parts.len() == 6
+            && parts[0] == "arn"
+            && parts[2] == "iam"
+            && parts[3].is_empty()
+            && parts[4].len() == 12
+            && parts[4].chars().all(|c| c.is_ascii_digit())
+            && parts[5]
+                .strip_prefix("role/")
+                .is_some_and(|n| !n.is_empty());
+        if !valid {
+            return Err(ConfigError::new(
+                var,
+                format!("{arn:?} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"),
+            ));
+        }
+        Ok(Some(arn))
+    }
+
     /// A Run Command rate: `MaxConcurrency` (a count ≥ 1 or 1%–100%) or `MaxErrors` (0 allowed).
     pub fn rate_or(
         &self,
@@ -226,6 +251,29 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Env(move |name: &str| map.get(name).cloned())
+    }
+
+    #[test]
+    fn role_arns_are_checked() {
+        let read = |v: &str| env(&[("R", v)]).role_arn_optional("R");
+        assert_eq!(env(&[]).role_arn_optional("R").unwrap(), None);
+        assert_eq!(read("").unwrap(), None);
+        assert_eq!(
+            read("arn:aws:iam::123456789012:role/stack-WindowTaskRole-1").unwrap(),
+            Some("arn:aws:iam::123456789012:role/stack-WindowTaskRole-1".to_owned())
+        );
+        assert!(read("arn:aws-cn:iam::123456789012:role/a/b")
+            .unwrap()
+            .is_some());
+        for bad in [
+            "WindowTaskRole",
+            "arn:aws:iam::123:role/x",
+            "arn:aws:iam::123456789012:user/x",
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:sts::123456789012:role/x",
+        ] {
+            assert_eq!(read(bad).unwrap_err().var, "R", "{bad}");
+        }
     }
 
     #[test]

@@ -182,6 +182,19 @@ def test_commands_reach_instances_only_through_the_scoped_policy(template):
                     f"{logical_id} sends to instances outside the scope policy"
                 )
                 assert ":document/" in resources, logical_id
+    # The maintenance windows' tasks run as WindowTaskRole: held to the same scope, and to the
+    # documents the windows run.
+    task_role = template.body["Resources"]["WindowTaskRole"]["Properties"]
+    assert task_role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "ssm.amazonaws.com"
+    }
+    for policy in task_role["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if statement["Action"] == "ssm:SendCommand":
+                senders.add("WindowTask")
+                resources = json.dumps(statement["Resource"])
+                assert "instance/*" not in resources and ":document/" in resources
+    assert "WindowTask" in senders
     scoped = template.body["Resources"]["SendCommandToInstancesPolicy"]["Properties"]
     assert {ref["Ref"] for ref in scoped["Roles"]} == {f"{f}Role" for f in senders}
     with_tag, without_tag = scoped["PolicyDocument"]["Fn::If"][1:]

@@ -59,6 +59,7 @@ impl Settings {
                 max_errors: env.rate_or("ENABLE_MAX_ERRORS", "25%", true)?,
                 timeout_seconds: env.int_in_or("COMMAND_TIMEOUT_SECONDS", 30..=2_592_000, 3600)?
                     as i32,
+                window_task_role: env.role_arn_optional("WINDOW_TASK_ROLE_ARN")?,
             },
             disable_window_hour: env.int_in_or("DISABLE_WINDOW_HOUR", 0..=23, 3)? as i8,
             disabled_path: env.parameter_path_or(

@@ -565,6 +565,10 @@ async fn an_al2_disable_without_now_is_booked_in_a_window_and_al2023_is_disabled
         .await
         .unwrap();
     assert_eq!(tasks.tasks()[0].task_arn(), Some(AWS_DOC));
+    assert_eq!(
+        tasks.tasks()[0].service_role_arn(),
+        Some("arn:aws:iam::123456789012:role/livepatch-autopilot-WindowTaskRole")
+    );
 
     aws.run_agents();
     assert!(

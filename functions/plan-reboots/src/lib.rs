@@ -116,6 +116,7 @@ impl Settings {
                 max_errors: env.rate_or("REBOOT_MAX_ERRORS", "1", true)?,
                 timeout_seconds: env.int_in_or("COMMAND_TIMEOUT_SECONDS", 30..=2_592_000, 3600)?
                     as i32,
+                service_role_arn: env.role_arn_optional("WINDOW_TASK_ROLE_ARN")?,
             },
         })
     }

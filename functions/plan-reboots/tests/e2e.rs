@@ -182,7 +182,11 @@ async fn first_run_books_due_instances_and_a_second_run_changes_nothing() {
         assert_eq!(task.task_arn(), Some("AWS-RunPatchBaseline"));
         assert_eq!(task.max_concurrency(), Some("20%"));
         assert_eq!(task.max_errors(), Some("1"));
-        assert_eq!(task.service_role_arn(), None);
+        // The stack's own role, not Systems Manager's service-linked one.
+        assert_eq!(
+            task.service_role_arn(),
+            Some("arn:aws:iam::123456789012:role/livepatch-autopilot-WindowTaskRole")
+        );
         let run = task
             .task_invocation_parameters()
             .and_then(|p| p.run_command())

@@ -161,6 +161,7 @@ async fn a_failed_task_registration_is_reported_and_leaves_a_tagged_window() {
         max_concurrency: "20%".into(),
         max_errors: "1".into(),
         timeout_seconds: 3600,
+        service_role_arn: None,
     };
     let err = windows::create_booking(
         &ssm,

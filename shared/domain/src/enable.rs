@@ -385,6 +385,9 @@ pub struct EnableSettings {
     pub max_concurrency: String,
     pub max_errors: String,
     pub timeout_seconds: i32,
+    /// The role Systems Manager assumes to run a booked disable window's task; `None`: its
+    /// service-linked role.
+    pub window_task_role: Option<String>,
 }
 
 /// What asked for the decision.
@@ -806,6 +809,8 @@ pub struct DisableWindow {
     pub cutoff_hours: i32,
     /// What runs in it: the document, its parameters, the instances, the comment.
     pub task: RunCommand,
+    /// The role Systems Manager assumes to run the task (see [`EnableSettings::window_task_role`]).
+    pub service_role_arn: Option<String>,
 }
 
 impl DisableWindow {
@@ -845,6 +850,7 @@ pub fn disable_window(
         duration_hours: WINDOW_HOURS,
         cutoff_hours: WINDOW_CUTOFF_HOURS,
         task,
+        service_role_arn: settings.window_task_role.clone(),
     }
 }
 
@@ -921,6 +927,7 @@ mod tests {
             max_concurrency: "10%".into(),
             max_errors: "25%".into(),
             timeout_seconds: 3600,
+            window_task_role: Some("arn:aws:iam::123456789012:role/window-task".into()),
         }
     }
 

@@ -496,6 +496,7 @@ async fn register_task(
         ))
         .build();
     ssm.register_task_with_maintenance_window()
+        .set_service_role_arn(window.service_role_arn.clone())
         .window_id(window_id)
         .task_type(MaintenanceWindowTaskType::RunCommand)
         .task_arn(&task.document)

@@ -55,6 +55,9 @@ pub struct RebootTask {
     pub max_concurrency: String,
     pub max_errors: String,
     pub timeout_seconds: i32,
+    /// The role Systems Manager assumes to run the task (the stack's `WindowTaskRole`, which may
+    /// send only `AWS-RunPatchBaseline`, to instances in scope); `None`: its service-linked role.
+    pub service_role_arn: Option<String>,
 }
 
 /// One reboot window of the product as read back from SSM.
@@ -476,9 +479,11 @@ async fn register_task(
         &uuid::Uuid::NAMESPACE_URL,
         format!("livepatch-autopilot task {window_id} {target_id}").as_bytes(),
     );
-    // No ServiceRoleArn: Systems Manager runs the task with its service-linked role
-    // AWSServiceRoleForAmazonSSM. No SnapshotId inside a window (DOMAIN.md §2).
+    // Without a ServiceRoleArn Systems Manager runs the task with its service-linked role
+    // AWSServiceRoleForAmazonSSM, which may run anything anywhere. No SnapshotId inside a window
+    // (DOMAIN.md §2).
     ssm.register_task_with_maintenance_window()
+        .set_service_role_arn(task.service_role_arn.clone())
         .window_id(window_id)
         .task_type(MaintenanceWindowTaskType::RunCommand)
         .task_arn(REBOOT_DOCUMENT)

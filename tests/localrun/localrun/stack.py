@@ -156,6 +156,8 @@ def deploy(aws_endpoint_client, template: Template, overrides: dict[str, str] | 
         "AWS::Partition": "aws",
         "AWS::StackName": "livepatch-autopilot",
     }
+    for logical_id in template.of_type("AWS::IAM::Role"):
+        refs[f"{logical_id}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/livepatch-autopilot-{logical_id}"
     for logical_id in template.of_type("AWS::KMS::Key"):
         refs[logical_id] = f"local-key-{logical_id}"
         refs[f"{logical_id}.Arn"] = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/local-key-{logical_id}"
