@@ -45,14 +45,15 @@ def run(sim: SimServer, ssm: Any, instance: str, action: str) -> dict[str, Any]:
 
 
 def test_enable_turns_the_plugin_and_kpatch_service_on_and_is_idempotent(off: SimServer, ssm: Any) -> None:
-    before = off.get(f"/_sim/instances/{API}")["livepatch"]
+    view = off.get(f"/_sim/instances/{API}")
+    before = view["livepatch"]
     assert (before["plugin"], before["kpatch_service"]) == (False, "disabled")
     for _ in range(2):
         result = run(off, ssm, API, "Enable")
         assert result["Status"] == "Success", result["StandardErrorContent"]
         after = off.get(f"/_sim/instances/{API}")
         assert (after["livepatch"]["plugin"], after["livepatch"]["kpatch_service"]) == (True, "enabled")
-        assert after["booted"] == off.get(f"/_sim/instances/{API}")["booted"]
+        assert (after["booted"], after["kernel"]) == (view["booted"], view["kernel"]), "no reboot"
     output = result["StandardOutputContent"]
     assert output.startswith("Kernel live patching on 6.1.115-126.197.amzn2023.x86_64: Enable\n")
     assert "Loaded patch modules:" in output and output.rstrip().endswith("load at every boot.")

@@ -171,6 +171,7 @@ async fn the_daily_run_enables_al2_510_at_once_and_al2023_with_the_products_docu
     let aws = LocalAws::start_with(&cases());
     scan(&aws, "2026-12-03T01:00:00Z").await;
     let before = livepatch(&aws, AL2_510).2;
+    let before_al2023 = livepatch(&aws, AL2023).2;
     let outcome = run(&aws, &scheduled("e-0001", "2026-12-03T02:00:00Z"), &[]).await;
 
     let sent = switches(&aws);
@@ -192,11 +193,15 @@ async fn the_daily_run_enables_al2_510_at_once_and_al2023_with_the_products_docu
     for id in [AL2_510, AL2023] {
         let (plugin, service, view) = livepatch(&aws, id);
         assert_eq!((plugin, service.as_str()), (true, "enabled"), "{id}");
-        if id == AL2_510 {
-            assert_eq!(view["booted"], before["booted"], "no reboot");
-            assert_eq!(view["kernel"], before["kernel"]);
-        }
+        let before = if id == AL2_510 {
+            &before
+        } else {
+            &before_al2023
+        };
+        assert_eq!(view["booted"], before["booted"], "{id}: no reboot");
+        assert_eq!(view["kernel"], before["kernel"], "{id}");
     }
+    assert!(aws.get("reboots")["reboots"].as_array().unwrap().is_empty());
     let text = email(&aws);
     assert!(
         text.starts_with("Turning on live patching on 2 instances; 1 needs a reboot window"),
@@ -493,10 +498,12 @@ async fn disable_is_refused_without_the_confirmation_and_done_with_it() {
     assert_eq!(switches(&aws).len(), 1);
     assert!(again.switching.is_empty());
 
+    let booted = livepatch(&aws, AL2_ON).2["booted"].clone();
     aws.run_agents();
     aws.run_agents();
-    let (plugin, _, _) = livepatch(&aws, AL2_ON);
+    let (plugin, _, view) = livepatch(&aws, AL2_ON);
     assert!(!plugin, "disabled after its reboot");
+    assert_ne!(view["booted"], booted, "AL2 reboots to disable");
 
     // The daily run does not turn back on what a person turned off.
     scan(&aws, "2026-12-04T01:00:00Z").await;
