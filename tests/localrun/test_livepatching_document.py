@@ -204,6 +204,28 @@ def test_disable_stops_kpatch_sets_manual_mode_removes_the_plugin_and_is_idempot
     assert "kpatch-dnf: not installed" in again.stdout
 
 
+def test_the_simulated_fleet_runs_what_the_real_script_changes(host: Path) -> None:
+    """livesim cannot run this bash script and replays its changing steps by name instead
+    (tests/sim/livesim/klp_al2023.py): those steps must be the script's, in its order."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests" / "sim"))
+    from livesim import klp_al2023
+
+    def changing(commands: list[str]) -> list[str]:
+        return [
+            c
+            for c in commands
+            if c.split()[:2] in (["dnf", "install"], ["dnf", "remove"], ["dnf", "kernel-livepatch"])
+            or (c.startswith("systemctl ") and c.split()[1] in ("enable", "disable"))
+        ]
+
+    assert run(host, "Enable").returncode == 0
+    assert changing(calls(host)) == changing(klp_al2023._ENABLE)
+    assert run(host, "Disable").returncode == 0
+    assert changing(calls(host)) == changing(klp_al2023._DISABLE)
+
+
 def test_other_systems_and_actions_are_refused(host: Path) -> None:
     (host / "os-release").write_text(
         'NAME="Amazon Linux"\nID="amzn"\nVERSION_ID="2"\nPRETTY_NAME="Amazon Linux 2"\n'

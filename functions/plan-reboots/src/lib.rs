@@ -560,13 +560,13 @@ fn to_enable(candidate: &RebootCandidate) -> Option<String> {
     }
 }
 
-fn window_for<'a>(
-    booked: &'a [BookedWindow],
+fn window_for_mut<'a>(
+    booked: &'a mut [BookedWindow],
     key: &str,
     now: Timestamp,
-) -> Option<&'a BookedWindow> {
+) -> Option<&'a mut BookedWindow> {
     booked
-        .iter()
+        .iter_mut()
         .find(|w| w.booking.key == key && w.booking.over_at(now).is_none())
 }
 
@@ -581,19 +581,61 @@ async fn act(
     let ids_of = |n: &livepatch_shared::domain::NewBooking| -> Vec<String> {
         n.instances.iter().map(|i| i.instance.to_string()).collect()
     };
-    // Shrink and delete first: they free room in the quota of 50 windows.
-    for w in plan.withdrawals_to_make() {
-        let Some(window) = window_for(booked, &w.key, now) else {
-            continue;
+    // Change the windows kept, then delete: both free room in the quota of 50 windows before any
+    // is created. Withdrawals from and additions to one window are one step, so an instance
+    // withdrawn is never put back by an addition read from the same listing.
+    let mut keys: Vec<&str> = plan.withdrawals_to_make().map(|w| w.key.as_str()).collect();
+    keys.extend(plan.extend.iter().map(|e| e.key.as_str()));
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        let withdrawals: Vec<&livepatch_shared::domain::Withdrawal> = plan
+            .withdrawals_to_make()
+            .filter(|w| w.key == key)
+            .collect();
+        let extra: Vec<&livepatch_shared::domain::NewBooking> =
+            plan.extend.iter().filter(|e| e.key == key).collect();
+        let removing: Vec<InstanceId> = withdrawals.iter().map(|w| w.instance.clone()).collect();
+        let adding: Vec<livepatch_shared::domain::reboot::BookedInstance> = extra
+            .iter()
+            .flat_map(|e| e.instances.iter().cloned())
+            .collect();
+        let result = match window_for_mut(booked, key, now) {
+            Some(window) => windows::retarget(&clients.ssm, window, &removing, &adding)
+                .await
+                .map(|()| window.window_id.clone()),
+            None if withdrawals.is_empty() => Err(AwsError {
+                operation: "DescribeMaintenanceWindows",
+                code: None,
+                message: format!("window {key} is gone"),
+            }),
+            // Nothing left to withdraw from.
+            None => continue,
         };
-        let change = WindowChange {
-            key: w.key.clone(),
-            window_id: Some(window.window_id.clone()),
-            instance_ids: vec![w.instance.to_string()],
+        let window_id = result.as_ref().ok().cloned();
+        let change = |instance_ids: Vec<String>| WindowChange {
+            key: key.to_owned(),
+            window_id: window_id.clone(),
+            instance_ids,
         };
-        match windows::withdraw(&clients.ssm, window, &w.instance).await {
-            Ok(()) => outcome.withdrawn.push(withdrawn(plan, w)),
-            Err(err) => failed(outcome, "withdraw", &change, &err),
+        match result {
+            Ok(_) => {
+                outcome
+                    .withdrawn
+                    .extend(withdrawals.iter().map(|w| withdrawn(plan, w)));
+                for e in &extra {
+                    outcome.extended.push(change(ids_of(e)));
+                }
+            }
+            Err(err) => {
+                if !removing.is_empty() {
+                    let ids = removing.iter().map(ToString::to_string).collect();
+                    failed(outcome, "withdraw", &change(ids), &err);
+                }
+                for e in &extra {
+                    failed(outcome, "extend", &change(ids_of(e)), &err);
+                }
+            }
         }
     }
     for key in &plan.remove {
@@ -625,33 +667,6 @@ async fn act(
                 outcome.created.push(change);
             }
             Err(err) => failed(outcome, "create", &change, &err),
-        }
-    }
-    for extra in &plan.extend {
-        let change = |window_id: Option<String>| WindowChange {
-            key: extra.key.clone(),
-            window_id,
-            instance_ids: ids_of(extra),
-        };
-        let Some(window) = window_for(booked, &extra.key, now) else {
-            let err = AwsError {
-                operation: "DescribeMaintenanceWindows",
-                code: None,
-                message: format!("window {} is gone", extra.key),
-            };
-            failed(outcome, "extend", &change(None), &err);
-            continue;
-        };
-        match windows::extend_booking(&clients.ssm, window, &extra.instances).await {
-            Ok(()) => outcome
-                .extended
-                .push(change(Some(window.window_id.clone()))),
-            Err(err) => failed(
-                outcome,
-                "extend",
-                &change(Some(window.window_id.clone())),
-                &err,
-            ),
         }
     }
     // A booking is announced only once its window holds it.

@@ -335,6 +335,94 @@ async fn cancelled_reboots_are_announced_and_a_window_left_empty_is_deleted() {
     );
 }
 
+/// The instances SSM's window `key` reboots (its targets), or `None` when there is no such window.
+fn targets_of(aws: &LocalAws, key: &str) -> Option<BTreeSet<String>> {
+    let name = format!("livepatch-autopilot-reboot-{key}");
+    aws.get("windows")["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"].as_str() == Some(&name))
+        .map(window_instances)
+}
+
+/// A withdrawal and an addition in one run, against the simulated SSM: the window's target goes
+/// from the instance withdrawn to the one added (the same target, which the task names), never
+/// back to the withdrawn one, and the in-memory window says so for the rest of the run.
+#[tokio::test]
+async fn one_step_takes_an_instance_out_of_a_window_and_puts_another_in() {
+    use livepatch_shared::aws::windows::{self, RebootTask};
+    use livepatch_shared::domain::reboot::{BookedInstance, NewBooking, RebootWindow};
+    let aws = LocalAws::start("reboots.json");
+    let ssm = &clients(&aws).ssm;
+    let now = ts("2026-12-03T06:30:00Z");
+    advance(&aws, now);
+    let slot = "SUN 03:00-05:00 UTC"
+        .parse::<RebootWindow>()
+        .unwrap()
+        .slots_between(ts("2026-12-10T00:00:00Z"), ts("2026-12-20T00:00:00Z"))
+        .next()
+        .unwrap();
+    let instance = |id: &str| BookedInstance {
+        instance: id.parse().unwrap(),
+        kernel: Some("5.10.227-219.884.amzn2.x86_64".into()),
+    };
+    let (a, c) = ("i-0c5e1a7b9d3f20001", "i-0c5e1a7b9d3f20003");
+    let booking = NewBooking {
+        key: slot.key(),
+        slot,
+        instances: vec![instance(a)],
+    };
+    let task = RebootTask {
+        max_concurrency: "20%".into(),
+        max_errors: "1".into(),
+        timeout_seconds: 3600,
+        service_role_arn: None,
+    };
+    windows::create_booking(ssm, &booking, &task, now)
+        .await
+        .unwrap();
+    let mut read = windows::booked_reboots(ssm).await.unwrap();
+    let window = read
+        .iter_mut()
+        .find(|w| w.booking.key == booking.key)
+        .unwrap();
+    let target_id = window.targets[0].0.clone();
+
+    windows::retarget(ssm, window, &[a.parse().unwrap()], &[instance(c)])
+        .await
+        .unwrap();
+    assert_eq!(
+        targets_of(&aws, &booking.key),
+        Some(BTreeSet::from([c.to_owned()]))
+    );
+    assert_eq!(window.targets, [(target_id.clone(), vec![c.to_owned()])]);
+    let held: Vec<String> = (window.booking.instances.iter())
+        .map(|i| i.instance.to_string())
+        .collect();
+    assert_eq!(held, [c]);
+
+    // Read back: the same target (the task's), c's kernel tag, not a's; complete.
+    let again = windows::booked_reboots(ssm).await.unwrap();
+    let back = again.iter().find(|w| w.booking.key == booking.key).unwrap();
+    assert!(back.is_complete());
+    assert_eq!(back.targets, [(target_id, vec![c.to_owned()])]);
+    let tagged: Vec<String> = back.tagged.iter().map(|i| i.instance.to_string()).collect();
+    assert_eq!(tagged, [c]);
+
+    // Withdrawing the last instance with nothing to add deregisters the target.
+    let mut read = windows::booked_reboots(ssm).await.unwrap();
+    let window = read
+        .iter_mut()
+        .find(|w| w.booking.key == booking.key)
+        .unwrap();
+    windows::retarget(ssm, window, &[c.parse().unwrap()], &[])
+        .await
+        .unwrap();
+    assert!(window.targets.is_empty() && window.booking.instances.is_empty());
+    assert_eq!(targets_of(&aws, &booking.key), Some(BTreeSet::new()));
+}
+
 /// A booking as announced: which instances, when, and when people were told.
 #[derive(Debug, Clone)]
 struct Announced {

@@ -529,7 +529,7 @@ pub enum Urgency {
 pub enum RebootDecision {
     NotLivePatched,
     OptedOut,
-    /// No booking and a warning. A booking made earlier, on facts that were good then, stays.
+    /// No booking and a warning; a booking not started yet is withdrawn (never a guess that reboots).
     Unplannable {
         reason: String,
     },

@@ -556,48 +556,116 @@ pub async fn repair_booking(
     Ok(())
 }
 
-/// Adds `extra` to a booked window: its target lists them too, and their kernels are tagged.
-pub async fn extend_booking(
+/// Changes which instances a booked window reboots, in one step per window: `remove` leave its
+/// target and lose their kernel tags, `add` join it (kernel tags first: a failure after them leaves
+/// a window that says it should hold them, which the repair completes). A target left empty is
+/// deregistered, unless instances join it in the same step: a removal and an addition in one run
+/// must not bring the removed instance back, nor leave the task without a target. On success the
+/// in-memory `window` is changed too, so later steps of the run (and the reminder) see what SSM
+/// holds.
+pub async fn retarget(
     ssm: &Client,
-    window: &BookedWindow,
-    extra: &[BookedInstance],
+    window: &mut BookedWindow,
+    remove: &[InstanceId],
+    add: &[BookedInstance],
 ) -> Result<(), AwsError> {
-    let booked = window.booking.instances.len();
-    if booked + extra.len() > MAX_INSTANCES_PER_BOOKING {
+    let removing = |id: &str| remove.iter().any(|r| r.as_str() == id);
+    let joined: Vec<String> = add.iter().map(|i| i.instance.to_string()).collect();
+    let will_hold = window
+        .booking
+        .instances
+        .iter()
+        .filter(|i| !removing(i.instance.as_str()))
+        .count()
+        + add
+            .iter()
+            .filter(|i| {
+                !window
+                    .booking
+                    .instances
+                    .iter()
+                    .any(|b| b.instance == i.instance)
+            })
+            .count();
+    if will_hold > MAX_INSTANCES_PER_BOOKING {
         return Err(invalid(
             "UpdateMaintenanceWindowTarget",
             format!(
-                "window {} would hold {} instances, more than {MAX_INSTANCES_PER_BOOKING}",
-                window.window_id,
-                booked + extra.len()
+                "window {} would hold {will_hold} instances, more than {MAX_INSTANCES_PER_BOOKING}",
+                window.window_id
             ),
         ));
     }
-    // Tags first: a failure after them leaves a window that says it should hold them.
-    let tags: Vec<Tag> = extra
-        .iter()
-        .map(|i| {
-            tag(
-                kernel_tag(&i.instance),
-                i.kernel.clone().unwrap_or_default(),
-            )
-        })
-        .collect();
-    ssm.add_tags_to_resource()
-        .resource_type(ResourceTypeForTagging::MaintenanceWindow)
-        .resource_id(&window.window_id)
-        .set_tags(Some(tags))
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("AddTagsToResource", e))?;
-    match window.targets.first() {
-        Some((target_id, ids)) => {
-            let mut all: BTreeSet<String> = ids.iter().cloned().collect();
-            all.extend(extra.iter().map(|i| i.instance.to_string()));
-            update_target(ssm, &window.window_id, target_id, all.into_iter().collect()).await
-        }
-        None => Ok(()), // incomplete: the repair registers the target from the tags
+    if !add.is_empty() {
+        let tags: Vec<Tag> = add
+            .iter()
+            .map(|i| {
+                tag(
+                    kernel_tag(&i.instance),
+                    i.kernel.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        ssm.add_tags_to_resource()
+            .resource_type(ResourceTypeForTagging::MaintenanceWindow)
+            .resource_id(&window.window_id)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("AddTagsToResource", e))?;
     }
+    let mut targets = Vec::new();
+    for (n, (target_id, ids)) in window.targets.iter().enumerate() {
+        let mut now_ids: BTreeSet<String> =
+            ids.iter().filter(|id| !removing(id)).cloned().collect();
+        if n == 0 {
+            now_ids.extend(joined.iter().cloned());
+        }
+        let before: BTreeSet<String> = ids.iter().cloned().collect();
+        if now_ids == before {
+            targets.push((target_id.clone(), ids.clone()));
+        } else if now_ids.is_empty() {
+            ssm.deregister_target_from_maintenance_window()
+                .window_id(&window.window_id)
+                .window_target_id(target_id)
+                .safe(false)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("DeregisterTargetFromMaintenanceWindow", e))?;
+        } else {
+            let now_ids: Vec<String> = now_ids.into_iter().collect();
+            update_target(ssm, &window.window_id, target_id, now_ids.clone()).await?;
+            targets.push((target_id.clone(), now_ids));
+        }
+    }
+    // No target at all: an incomplete window; the repair registers one from the tags.
+    if !remove.is_empty() {
+        ssm.remove_tags_from_resource()
+            .resource_type(ResourceTypeForTagging::MaintenanceWindow)
+            .resource_id(&window.window_id)
+            .set_tag_keys(Some(remove.iter().map(kernel_tag).collect()))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("RemoveTagsFromResource", e))?;
+    }
+    window.targets = targets;
+    let keep = |i: &BookedInstance| !removing(i.instance.as_str());
+    window.booking.instances.retain(keep);
+    window.tagged.retain(keep);
+    for i in add {
+        if !window
+            .booking
+            .instances
+            .iter()
+            .any(|b| b.instance == i.instance)
+        {
+            window.booking.instances.push(i.clone());
+        }
+        if !window.tagged.iter().any(|b| b.instance == i.instance) {
+            window.tagged.push(i.clone());
+        }
+    }
+    Ok(())
 }
 
 async fn update_target(
@@ -618,43 +686,6 @@ async fn update_target(
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("UpdateMaintenanceWindowTarget", e))?;
-    Ok(())
-}
-
-/// Takes `instance` out of a window that has not started: off its target and its kernel tag.
-pub async fn withdraw(
-    ssm: &Client,
-    window: &BookedWindow,
-    instance: &InstanceId,
-) -> Result<(), AwsError> {
-    for (target_id, ids) in &window.targets {
-        if !ids.iter().any(|id| id == instance.as_str()) {
-            continue;
-        }
-        let rest: Vec<String> = ids
-            .iter()
-            .filter(|id| *id != instance.as_str())
-            .cloned()
-            .collect();
-        if rest.is_empty() {
-            ssm.deregister_target_from_maintenance_window()
-                .window_id(&window.window_id)
-                .window_target_id(target_id)
-                .safe(false)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("DeregisterTargetFromMaintenanceWindow", e))?;
-        } else {
-            update_target(ssm, &window.window_id, target_id, rest).await?;
-        }
-    }
-    ssm.remove_tags_from_resource()
-        .resource_type(ResourceTypeForTagging::MaintenanceWindow)
-        .resource_id(&window.window_id)
-        .tag_keys(kernel_tag(instance))
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("RemoveTagsFromResource", e))?;
     Ok(())
 }
 
