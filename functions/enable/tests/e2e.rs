@@ -401,6 +401,38 @@ async fn ubuntu_is_reported_unsupported_and_never_touched() {
 }
 
 #[tokio::test]
+async fn al2_414_on_arm64_is_reported_unsupported_and_never_touched() {
+    const ARM_414: &str = "i-0e1a2b3c4d5e60007";
+    let mut fleet = cases();
+    fleet["kernels"].as_array_mut().unwrap().push(
+        json!({"release": "4.14.355-275.570.amzn2.aarch64", "built": "2026-11-02T10:00:00Z"}),
+    );
+    fleet["instances"].as_array_mut().unwrap().push(json!({
+        "id": ARM_414, "name": "arm-legacy", "platform": "AL2", "arch": "aarch64",
+        "kernel": "4.14.355-275.570.amzn2.aarch64",
+        "tags": {"Name": "arm-legacy", "Environment": "production"}, "livepatch": {"plugin": false}}));
+    let aws = LocalAws::start_with(&fleet);
+    scan(&aws, "2026-12-03T01:00:00Z").await;
+    let booted = livepatch(&aws, ARM_414).2["booted"].clone();
+    let outcome = run(&aws, &scheduled("e-0302", "2026-12-03T02:00:00Z"), &[]).await;
+    let unsupported = reasons(&outcome.unsupported);
+    let (_, reason) = unsupported
+        .iter()
+        .find(|(id, _)| *id == ARM_414)
+        .unwrap_or_else(|| panic!("{outcome:#?}"));
+    assert!(
+        reason.contains("arm64") || reason.contains("aarch64"),
+        "{reason}"
+    );
+    assert!(outcome.deferred.iter().all(|d| d.instance_id != ARM_414));
+    assert!(switches(&aws).iter().all(|c| !ids(c).contains(&ARM_414)));
+    aws.run_agents();
+    let (plugin, _, view) = livepatch(&aws, ARM_414);
+    assert!(!plugin);
+    assert_eq!(view["booted"], booted, "never rebooted");
+}
+
+#[tokio::test]
 async fn kpatch_service_disabled_is_reported_not_in_effect_and_a_manual_request_repairs_it() {
     let aws = LocalAws::start_with(&cases());
     scan(&aws, "2026-12-03T01:00:00Z").await;
