@@ -67,6 +67,9 @@ pub struct Settings {
     /// `ENABLE_ALLOW_REBOOT`: `enable` turns live patching on at once where that reboots, so
     /// those instances need no booked reboot first.
     pub enable_allow_reboot: bool,
+    /// Parameter holding the day and fingerprint of the last warning about instances that cannot
+    /// be planned: an unchanged list is told once a day, not every hour.
+    pub warning_parameter: String,
 }
 
 impl Settings {
@@ -111,6 +114,10 @@ impl Settings {
             group_tag: env.string_or("REBOOT_GROUP_TAG", "aws:autoscaling:groupName"),
             policy,
             enable_allow_reboot: env.bool_or("ENABLE_ALLOW_REBOOT", false)?,
+            warning_parameter: env.parameter_path_or(
+                "WARNING_STATE_PARAMETER",
+                "/livepatch-autopilot/plan-reboots/last-warning",
+            )?,
             task: RebootTask {
                 max_concurrency: env.rate_or("REBOOT_MAX_CONCURRENCY", "20%", false)?,
                 max_errors: env.rate_or("REBOOT_MAX_ERRORS", "1", true)?,
@@ -145,6 +152,9 @@ pub struct PlanOutcome {
     pub out_of_support: Vec<String>,
     pub opted_out: Vec<String>,
     pub unplannable: Vec<InstanceReason>,
+    /// The instances that cannot be planned make a message of their own in this run: the list is
+    /// new or changed, or was last told on an earlier day.
+    pub warn_unplannable: bool,
     /// Instances in scope without kernel facts yet (not Amazon Linux, or never scanned).
     pub without_facts: Vec<String>,
     pub failed: Vec<FailedAction>,
@@ -279,10 +289,26 @@ pub async fn handle(
         .filter(|w| plan.reminders.contains(&w.booking.key) && !w.reminded)
         .collect();
 
+    let warning = warning_state(&outcome.unplannable, now);
+    let told = match aws::params::get(&clients.ssm, &settings.warning_parameter).await {
+        Ok(told) => told,
+        Err(err) => {
+            // Unknown: better told twice than not at all.
+            tracing::warn!(error = %err, "last warning not readable");
+            None
+        }
+    };
+    outcome.warn_unplannable = warning.is_some() && told != warning;
     let mut published_any = false;
     if let Some(message) = announcement(&outcome, now) {
         published_any = true;
-        publish(clients, settings, &message, &mut outcome).await;
+        let sent = publish(clients, settings, &message, &mut outcome).await;
+        if sent && !settings.dry_run && !outcome.unplannable.is_empty() {
+            remember_warning(clients, settings, warning.as_deref()).await;
+        }
+    }
+    if warning.is_none() && told.is_some() && !settings.dry_run {
+        remember_warning(clients, settings, None).await;
     }
     if !due.is_empty() {
         published_any = true;
@@ -713,6 +739,47 @@ fn withdrawn(plan: &RebootPlan, w: &Withdrawal) -> Withdrawn {
     }
 }
 
+/// What the last warning about unplannable instances is remembered by: the UTC day and a
+/// fingerprint of the sorted instance/reason lines; `None` when every instance can be planned.
+pub fn warning_state(unplannable: &[InstanceReason], now: Timestamp) -> Option<String> {
+    if unplannable.is_empty() {
+        return None;
+    }
+    let mut lines: Vec<String> = unplannable
+        .iter()
+        .map(|u| format!("{} {}", u.instance_id, u.reason))
+        .collect();
+    lines.sort();
+    // FNV-1a, 64 bits: stable across builds and platforms (unlike std's hasher).
+    let hash = lines
+        .join("\n")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    Some(format!("{} {hash:016x}", now.strftime("%Y-%m-%d")))
+}
+
+/// Stores (or, with `None`, deletes) the last warning's state. A failure is logged: the next run
+/// tells the same list once more.
+async fn remember_warning(clients: &Clients, settings: &Settings, state: Option<&str>) {
+    let written = match state {
+        Some(state) => {
+            aws::params::put(
+                &clients.ssm,
+                &settings.warning_parameter,
+                state,
+                "livepatch-autopilot plan-reboots: day and fingerprint of the last warning about instances it cannot book",
+            )
+            .await
+        }
+        None => aws::params::delete(&clients.ssm, &settings.warning_parameter).await,
+    };
+    if let Err(err) = written {
+        tracing::warn!(error = %err, "last warning not remembered");
+    }
+}
+
 async fn publish(
     clients: &Clients,
     settings: &Settings,
@@ -795,9 +862,9 @@ pub fn booking_line(b: &BookedReboot) -> String {
 /// The run's message: new bookings, cancellations, failures and what needs attention; `None`
 /// when there is nothing new to say.
 pub fn announcement(outcome: &PlanOutcome, now: Timestamp) -> Option<Notification> {
-    // Instances that cannot be planned are listed whenever a message goes out, but alone they
-    // do not make one: runs are hourly, and the daily digest lists unknown support ends.
-    let attention = !outcome.failed.is_empty();
+    // Instances that cannot be planned are listed whenever a message goes out; alone they make
+    // one when the list changed or was last told on an earlier day (runs are hourly).
+    let attention = !outcome.failed.is_empty() || outcome.warn_unplannable;
     if outcome.booked.is_empty() && outcome.withdrawn.is_empty() && !attention {
         return None;
     }
@@ -1079,5 +1146,48 @@ pub fn reminder(
         keywords: vec!["reboot".into(), "reminder".into()],
         thread_id,
         related_resources: related,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(id: &str, why: &str) -> InstanceReason {
+        InstanceReason {
+            instance_id: id.into(),
+            reason: why.into(),
+        }
+    }
+
+    #[test]
+    fn a_warning_is_remembered_by_day_and_list_whatever_its_order() {
+        let day = |s: &str| s.parse::<Timestamp>().unwrap();
+        let a = reason("i-0123456789abcdef0", "support end unknown");
+        let b = reason("i-0123456789abcdef1", "invalid window tag");
+        assert_eq!(warning_state(&[], day("2026-12-03T06:00:00Z")), None);
+        let one = warning_state(&[a.clone(), b.clone()], day("2026-12-03T06:00:00Z")).unwrap();
+        assert!(one.starts_with("2026-12-03 "), "{one}");
+        assert_eq!(
+            Some(one.clone()),
+            warning_state(&[b.clone(), a.clone()], day("2026-12-03T23:59:00Z")),
+            "same day, same list in another order"
+        );
+        assert_ne!(
+            Some(one.clone()),
+            warning_state(&[a.clone(), b.clone()], day("2026-12-04T00:00:00Z")),
+            "another day"
+        );
+        assert_ne!(
+            Some(one.clone()),
+            warning_state(std::slice::from_ref(&a), day("2026-12-03T06:00:00Z")),
+            "another list"
+        );
+        let other_reason = reason("i-0123456789abcdef1", "no slot with room");
+        assert_ne!(
+            Some(one),
+            warning_state(&[a, other_reason], day("2026-12-03T06:00:00Z")),
+            "another reason"
+        );
     }
 }

@@ -770,11 +770,28 @@ async fn bad_facts_and_opt_outs_get_no_booking_and_dry_run_writes_nothing() {
     }
     assert_eq!(card["metadata"]["additionalContext"]["level"], "warning");
 
-    // Alone, unplannable instances make no message on the next (hourly) run: the daily digest
-    // lists them; they come back in the next message that goes out for another reason.
+    // The same list again on the next (hourly) run is not told again that day...
     let next = plan(&aws, &settings, "next", ts("2026-12-03T10:00:00Z")).await;
-    assert!(next.created.is_empty() && next.quiet);
+    assert!(next.created.is_empty() && next.quiet, "{next:#?}");
     assert!(messages(&aws, "reboots.warning").is_empty());
+    // ...but the next day it is, once, on its own.
+    let day2 = plan(&aws, &settings, "day2", ts("2026-12-04T00:30:00Z")).await;
+    assert!(day2.warn_unplannable && !day2.quiet, "{day2:#?}");
+    let (email, card) = messages(&aws, "reboots.warning").pop().expect("a warning");
+    validate_chat_card(&card).unwrap();
+    for id in WEB {
+        assert!(email.contains(id), "{email}");
+    }
+    let later = plan(&aws, &settings, "day2-later", ts("2026-12-04T01:30:00Z")).await;
+    assert!(later.quiet, "{later:#?}");
+    // A changed list (one of them opts out) is told at once.
+    aws.post(
+        &format!("instances/{}", WEB[0]),
+        &json!({"tags": {"livepatch-autopilot:opt-out": "true"}}),
+    );
+    let changed = plan(&aws, &settings, "changed", ts("2026-12-04T02:30:00Z")).await;
+    assert!(changed.warn_unplannable, "{changed:#?}");
+    assert_eq!(messages(&aws, "reboots.warning").len(), 2);
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -210,16 +210,13 @@ pub async fn record_disabled(
     record: &DisabledRecord,
 ) -> Result<(), AwsError> {
     let value = serde_json::to_string(record).expect("a record serialises");
-    ssm.put_parameter()
-        .name(format!("{path}/{instance}"))
-        .value(value)
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .overwrite(true)
-        .description("livepatch-autopilot: live patching disabled on request; the daily enable run leaves this instance off")
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("PutParameter", e))?;
-    Ok(())
+    super::params::put(
+        ssm,
+        &format!("{path}/{instance}"),
+        &value,
+        "livepatch-autopilot: live patching disabled on request; the daily enable run leaves this instance off",
+    )
+    .await
 }
 
 /// Forgets the disable record of `instance`; `Ok` when there was none.
@@ -228,22 +225,7 @@ pub async fn forget_disabled(
     path: &str,
     instance: &InstanceId,
 ) -> Result<(), AwsError> {
-    match ssm
-        .delete_parameter()
-        .name(format!("{path}/{instance}"))
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let err = AwsError::from_sdk("DeleteParameter", e);
-            if err.code.as_deref() == Some("ParameterNotFound") {
-                Ok(())
-            } else {
-                Err(err)
-            }
-        }
-    }
+    super::params::delete(ssm, &format!("{path}/{instance}")).await
 }
 
 /// Deletes one of the product's windows.

@@ -1,6 +1,7 @@
 //! Thin adapters over the AWS SDK: pagination, batching, retries and error mapping. No decisions.
 
 pub mod livepatching;
+pub mod params;
 pub mod results;
 pub mod sns;
 pub mod ssm;
