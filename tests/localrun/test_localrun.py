@@ -207,3 +207,20 @@ def test_commands_reach_instances_only_through_the_scoped_policy(template):
         "StringEquals": {"ssm:resourceTag/Environment": ["prod"]}
     }
     assert without_tag["Statement"][0]["Action"] == "ssm:SendCommand"
+
+
+def test_scope_tag_parameters_refuse_what_would_break_the_policy_json(template):
+    """ScopeTagKey and ScopeTagValues are pasted into a JSON policy by Fn::Sub: a double quote or
+    a backslash in them would make the policy invalid (or widen it), so the stack refuses them up
+    front. AWS tag keys and values never contain either."""
+    import re
+
+    for name in ("ScopeTagKey", "ScopeTagValues"):
+        parameter = template.body["Parameters"][name]
+        pattern = parameter.get("AllowedPattern")
+        assert pattern, f"{name} has no AllowedPattern"
+        # CloudFormation matches the whole value (each element of a CommaDelimitedList).
+        for good in ("", "prod", "team:web/api-1", "Env=Prod+2 @x_y.z"):
+            assert re.fullmatch(pattern, good), (name, good)
+        for bad in ('prod"', 'a"]}, {"x', "back\\slash"):
+            assert not re.fullmatch(pattern, bad), (name, bad)
