@@ -217,6 +217,25 @@ def test_windows_tags_filters_updates_and_delete(sim: SimServer, ssm: Any) -> No
     assert names() == ["livepatch-autopilot-reboot-b"]
 
 
+def test_a_window_carries_at_most_50_tags(sim: SimServer, ssm: Any) -> None:
+    """AddTagsToResource counts the tags the window will carry (a key set again is not a new tag)."""
+    window = create_window(ssm, "at(2027-01-10T03:00:00)", Name="livepatch-autopilot-reboot-full")
+
+    def add(*keys: str) -> None:
+        tags = [{"Key": k, "Value": "v"} for k in keys]
+        ssm.add_tags_to_resource(ResourceType="MaintenanceWindow", ResourceId=window, Tags=tags)
+
+    add(*(f"k{n}" for n in range(50)))
+    add("k0", "k49")
+    with pytest.raises(ClientError) as error:
+        add("k50")
+    assert error_code(error) == "TooManyTagsError"
+    ssm.remove_tags_from_resource(ResourceType="MaintenanceWindow", ResourceId=window, TagKeys=["k0"])
+    add("k50")
+    listed = ssm.list_tags_for_resource(ResourceType="MaintenanceWindow", ResourceId=window)["TagList"]
+    assert len(listed) == 50
+
+
 def test_describe_windows_pages(sim: SimServer, ssm: Any) -> None:
     for day in range(1, 13):
         create_window(ssm, f"at(2027-01-{day:02d}T03:00:00)", Name=f"livepatch-autopilot-reboot-{day:02d}")

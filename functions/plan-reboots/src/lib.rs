@@ -630,13 +630,25 @@ async fn act(
             Some(window) => windows::retarget(&clients.ssm, window, &removing, &adding)
                 .await
                 .map(|()| window.window_id.clone()),
-            None if withdrawals.is_empty() => Err(AwsError {
-                operation: "DescribeMaintenanceWindows",
-                code: None,
-                message: format!("window {key} is gone"),
-            }),
             // Nothing left to withdraw from.
-            None => continue,
+            None if extra.is_empty() => continue,
+            // The additions have nowhere to go (withdrawals from a window that is gone are moot).
+            None => {
+                let gone = AwsError {
+                    operation: "DescribeMaintenanceWindows",
+                    code: None,
+                    message: format!("window {key} is gone"),
+                };
+                for e in &extra {
+                    let change = WindowChange {
+                        key: key.to_owned(),
+                        window_id: None,
+                        instance_ids: ids_of(e),
+                    };
+                    failed(outcome, "extend", &change, &gone);
+                }
+                continue;
+            }
         };
         let window_id = result.as_ref().ok().cloned();
         let change = |instance_ids: Vec<String>| WindowChange {

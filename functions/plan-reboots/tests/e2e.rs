@@ -423,6 +423,93 @@ async fn one_step_takes_an_instance_out_of_a_window_and_puts_another_in() {
     assert_eq!(targets_of(&aws, &booking.key), Some(BTreeSet::new()));
 }
 
+/// A full window (40 instances, 43 tags) that swaps 8 instances for 8 others stays within SSM's
+/// 50 tags a resource: the kernel tags of the instances leaving go before those joining come. And
+/// a step that would empty a target while the window still holds instances in another is refused
+/// before any call: the task may name only that target.
+#[tokio::test]
+async fn a_full_window_swaps_instances_within_the_tag_limit_and_never_orphans_its_task() {
+    use livepatch_shared::aws::windows::{self, RebootTask, MAX_INSTANCES_PER_BOOKING};
+    use livepatch_shared::domain::reboot::{BookedInstance, NewBooking, RebootWindow};
+    let aws = LocalAws::start("reboots.json");
+    let ssm = &clients(&aws).ssm;
+    let now = ts("2026-12-03T06:30:00Z");
+    advance(&aws, now);
+    let slot = "SUN 03:00-05:00 UTC"
+        .parse::<RebootWindow>()
+        .unwrap()
+        .slots_between(ts("2026-12-10T00:00:00Z"), ts("2026-12-20T00:00:00Z"))
+        .next()
+        .unwrap();
+    let instance = |n: usize| BookedInstance {
+        instance: format!("i-0fa11{n:012}").parse().unwrap(),
+        kernel: Some("5.10.227-219.884.amzn2.x86_64".into()),
+    };
+    let booking = NewBooking {
+        key: slot.key(),
+        slot,
+        instances: (0..MAX_INSTANCES_PER_BOOKING).map(instance).collect(),
+    };
+    let task = RebootTask {
+        max_concurrency: "20%".into(),
+        max_errors: "1".into(),
+        timeout_seconds: 3600,
+        service_role_arn: None,
+    };
+    let window_id = windows::create_booking(ssm, &booking, &task, now)
+        .await
+        .unwrap();
+    let mut read = windows::booked_reboots(ssm).await.unwrap();
+    let window = read.iter_mut().find(|w| w.window_id == window_id).unwrap();
+    let leaving: Vec<_> = (0..8).map(|n| instance(n).instance).collect();
+    let joining: Vec<_> = (100..108).map(instance).collect();
+    windows::retarget(ssm, window, &leaving, &joining)
+        .await
+        .unwrap();
+    let expected: BTreeSet<String> = (8..MAX_INSTANCES_PER_BOOKING)
+        .chain(100..108)
+        .map(|n| instance(n).instance.to_string())
+        .collect();
+    assert_eq!(targets_of(&aws, &booking.key), Some(expected.clone()));
+    let back = windows::booked_reboots(ssm).await.unwrap();
+    let back = back.iter().find(|w| w.window_id == window_id).unwrap();
+    let tagged: BTreeSet<String> = back.tagged.iter().map(|i| i.instance.to_string()).collect();
+    assert_eq!(tagged, expected);
+
+    // A second target, registered by hand, holds one more instance; the task names only the
+    // first. Emptying the first must not leave the task without a target.
+    let extra = instance(200).instance.to_string();
+    ssm.register_target_with_maintenance_window()
+        .window_id(&window_id)
+        .resource_type(aws_sdk_ssm::types::MaintenanceWindowResourceType::Instance)
+        .targets(
+            aws_sdk_ssm::types::Target::builder()
+                .key("InstanceIds")
+                .values(&extra)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut read = windows::booked_reboots(ssm).await.unwrap();
+    let window = read.iter_mut().find(|w| w.window_id == window_id).unwrap();
+    let (_, first) = (window.targets.iter())
+        .find(|(_, ids)| !ids.contains(&extra))
+        .unwrap();
+    let first: Vec<_> = first.iter().map(|id| id.parse().unwrap()).collect();
+    let err = windows::retarget(ssm, window, &first, &[])
+        .await
+        .expect_err("the task's target is not emptied");
+    assert!(err.to_string().contains("left unchanged"), "{err}");
+    assert_eq!(window.booking.instances.len(), expected.len() + 1);
+    let back = windows::booked_reboots(ssm).await.unwrap();
+    let back = back.iter().find(|w| w.window_id == window_id).unwrap();
+    assert_eq!(back.tagged.len(), expected.len(), "no tag removed");
+    let mut held = expected.clone();
+    held.insert(extra);
+    assert_eq!(targets_of(&aws, &booking.key), Some(held));
+}
+
 /// A booking as announced: which instances, when, and when people were told.
 #[derive(Debug, Clone)]
 struct Announced {

@@ -557,12 +557,16 @@ pub async fn repair_booking(
 }
 
 /// Changes which instances a booked window reboots, in one step per window: `remove` leave its
-/// target and lose their kernel tags, `add` join it (kernel tags first: a failure after them leaves
-/// a window that says it should hold them, which the repair completes). A target left empty is
-/// deregistered, unless instances join it in the same step: a removal and an addition in one run
-/// must not bring the removed instance back, nor leave the task without a target. On success the
-/// in-memory `window` is changed too, so later steps of the run (and the reminder) see what SSM
-/// holds.
+/// target and lose their kernel tags, `add` join it. The tags change first, removals before
+/// additions (a window may carry 50 tags: a full window that swaps instances would pass the limit
+/// if it added before it removed), and the target last, so a failure leaves the instances SSM
+/// reboots (the target, which is what [`booked_reboots`] reads) as they were, and the next run
+/// tries again. A removal and an addition in one run never bring the removed instance back. A
+/// step that would empty one target while the window still holds instances in another is
+/// refused before any call (the task may name only the emptied one); a window left with no
+/// instance at all loses its target (the planner deletes such windows before they start). On
+/// success the in-memory `window` is changed too, so later steps of the run (and the reminder)
+/// see what SSM holds.
 pub async fn retarget(
     ssm: &Client,
     window: &mut BookedWindow,
@@ -595,6 +599,37 @@ pub async fn retarget(
                 window.window_id
             ),
         ));
+    }
+    // A target emptied while the window keeps instances in another: the task may name only the
+    // emptied one (the product registers one target a window; a second is someone else's doing).
+    if will_hold > 0 {
+        let emptied =
+            window.targets.iter().enumerate().find(|(n, (_, ids))| {
+                (*n > 0 || add.is_empty()) && ids.iter().all(|id| removing(id))
+            });
+        if let Some((_, (target_id, _))) = emptied {
+            return Err(invalid(
+                "DeregisterTargetFromMaintenanceWindow",
+                format!(
+                    "window {} would keep instances but lose target {target_id}, which its task may \
+                     name; left unchanged",
+                    window.window_id
+                ),
+            ));
+        }
+    }
+    let joining = |id: &InstanceId| add.iter().any(|i| &i.instance == id);
+    let untag: Vec<String> = (remove.iter().filter(|id| !joining(id)))
+        .map(kernel_tag)
+        .collect();
+    if !untag.is_empty() {
+        ssm.remove_tags_from_resource()
+            .resource_type(ResourceTypeForTagging::MaintenanceWindow)
+            .resource_id(&window.window_id)
+            .set_tag_keys(Some(untag))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("RemoveTagsFromResource", e))?;
     }
     if !add.is_empty() {
         let tags: Vec<Tag> = add
@@ -637,16 +672,6 @@ pub async fn retarget(
             update_target(ssm, &window.window_id, target_id, now_ids.clone()).await?;
             targets.push((target_id.clone(), now_ids));
         }
-    }
-    // No target at all: an incomplete window; the repair registers one from the tags.
-    if !remove.is_empty() {
-        ssm.remove_tags_from_resource()
-            .resource_type(ResourceTypeForTagging::MaintenanceWindow)
-            .resource_id(&window.window_id)
-            .set_tag_keys(Some(remove.iter().map(kernel_tag).collect()))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("RemoveTagsFromResource", e))?;
     }
     window.targets = targets;
     let keep = |i: &BookedInstance| !removing(i.instance.as_str());

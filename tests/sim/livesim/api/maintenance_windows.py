@@ -37,6 +37,7 @@ TASK_TYPES = ("RUN_COMMAND", "AUTOMATION", "STEP_FUNCTIONS", "LAMBDA")
 CUTOFF_BEHAVIORS = ("CONTINUE_TASK", "CANCEL_TASK")
 DEFAULT_PAGE = 10  # small on purpose: a caller that ignores NextToken shows up in tests
 WINDOW = "MaintenanceWindow"
+MAX_TAGS = 50  # tags one resource may carry (an AWS limit)
 
 _SETTINGS = {  # request field -> WindowSettings field
     "Name": "name",
@@ -279,7 +280,14 @@ class MaintenanceWindowOperations(SimulatedOperations):
             return super().add_tags_to_resource()
         tags = _tags(self.param("Tags", []))
         with self.sim.lock:
-            self._tagged_window().tags.update(tags)
+            window = self._tagged_window()
+            if len(window.tags.keys() | tags.keys()) > MAX_TAGS:
+                raise SsmError(
+                    "TooManyTagsError",
+                    f"The resource {window.id} would have more than {MAX_TAGS} tags. Remove one or more "
+                    "tags and try the command again.",
+                )
+            window.tags.update(tags)
         return EmptyResult()
 
     def remove_tags_from_resource(self) -> ActionResult:
