@@ -14,7 +14,8 @@ use livepatch_shared::config::{ConfigError, Env};
 use livepatch_shared::domain::enable::{
     decide_disable, decide_enable, disable_window, live_patching_commands, next_window_start,
     window_over, Action, DisableDecision, DisabledRecord, EnableDecision, EnableFacts,
-    EnableSettings, LivePatchingFacts, PendingDisable, Request, Route, CONFIGURE_KLP, HISTORY,
+    EnableSettings, EnableSkip, LivePatchingFacts, PendingDisable, Request, Route, CONFIGURE_KLP,
+    HISTORY,
 };
 use livepatch_shared::domain::fleet::{ManagedInstance, RunCommand};
 use livepatch_shared::domain::reboot::local_time;
@@ -443,6 +444,7 @@ async fn manual_run(
     }
     let mut plan = Plan::new();
     let mut in_window: Vec<InstanceId> = Vec::new();
+    let mut keep_off: Vec<InstanceId> = Vec::new();
     for id in &request.instance_ids {
         let facts = fleet.facts_of(&registered[id], true);
         match request.action {
@@ -463,7 +465,22 @@ async fn manual_run(
                 DisableDecision::Unsupported(reason) => {
                     outcome.unsupported.push(finding(id, reason))
                 }
-                DisableDecision::Skip(skip) => outcome.skipped.push(finding(id, skip.to_string())),
+                DisableDecision::Skip(skip) => {
+                    // Off already, or on its way off: the person's wish is remembered all the
+                    // same, or the daily run would turn it (back) on.
+                    if matches!(
+                        skip,
+                        EnableSkip::AlreadyOff
+                            | EnableSkip::AlreadyBooked(_)
+                            | EnableSkip::AwaitingFacts {
+                                action: Action::Disable,
+                                ..
+                            }
+                    ) {
+                        keep_off.push(id.clone());
+                    }
+                    outcome.skipped.push(finding(id, skip.to_string()))
+                }
             },
         }
     }
@@ -474,10 +491,19 @@ async fn manual_run(
                 .unwrap_or_else(|| next_window_start(now, settings.disable_window_hour));
             book(clients, settings, &in_window, start, outcome).await;
         }
-        let disabled: Vec<InstanceId> = (outcome.switching.iter().map(|s| &s.instance_id))
-            .chain(outcome.booked.iter().flat_map(|b| &b.instance_ids))
-            .filter_map(|id| id.parse().ok())
+        // Every instance sent the disable (now, or by an earlier delivery of this event), booked
+        // for it, or found off already; not those whose command or window failed.
+        let failed: BTreeSet<&str> = (outcome.failed.iter())
+            .flat_map(|f| f.instance_ids.iter().map(String::as_str))
             .collect();
+        let booked = outcome.booked.iter().flat_map(|b| &b.instance_ids);
+        let disabled: BTreeSet<InstanceId> = (plan.keys().map(ToString::to_string))
+            .chain(booked.cloned())
+            .filter(|id| !failed.contains(id.as_str()))
+            .filter_map(|id| id.parse().ok())
+            .chain(keep_off)
+            .collect();
+        let disabled: Vec<InstanceId> = disabled.into_iter().collect();
         remember(clients, settings, &disabled, Some(now), outcome).await;
     } else {
         name_reboot_bookings(clients, now, outcome).await;

@@ -726,6 +726,59 @@ async fn a_disable_on_request_outlives_command_history_until_a_manual_enable() {
     assert!(disable_records(&aws).await.is_empty());
 }
 
+/// A disable asked for an instance that is off already is remembered all the same (else the daily
+/// run would turn it on), and a record someone wrote by hand, whatever its value, keeps its
+/// instance off too.
+#[tokio::test]
+async fn a_disable_of_an_instance_already_off_and_a_record_written_by_hand_keep_it_off() {
+    let aws = LocalAws::start_with(&cases());
+    scan(&aws, "2026-12-03T01:00:00Z").await;
+    let detail = json!({"action": "disable", "instance-ids": [AL2_510],
+        "confirm": "DISABLE LIVE PATCHING ON 1 INSTANCE"});
+    let outcome = run(
+        &aws,
+        &request("r-0751", "2026-12-03T01:30:00Z", detail),
+        &[],
+    )
+    .await;
+    assert!(outcome.switching.is_empty(), "{outcome:?}");
+    assert!(
+        reasons(&outcome.skipped).contains(&(AL2_510, "live patching is already off")),
+        "{:?}",
+        outcome.skipped
+    );
+    assert_eq!(
+        disable_records(&aws).await,
+        [(AL2_510.to_owned(), "r-0751".to_owned())]
+    );
+    let path = aws
+        .function_env("enable", "DISABLED_RECORDS_PATH")
+        .expect("deployed");
+    aws.ssm_reader()
+        .put_parameter()
+        .name(format!("{path}/{AL2023}"))
+        .value("off, ticket OPS-42")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+
+    let daily = run(&aws, &scheduled("e-0751", "2026-12-03T02:00:00Z"), &[]).await;
+    assert!(switches(&aws).is_empty(), "{:#?}", switches(&aws));
+    let skipped = reasons(&daily.skipped);
+    for (id, reference) in [(AL2_510, "request r-0751"), (AL2023, "request parameter ")] {
+        assert!(
+            skipped.iter().any(|(i, why)| *i == id
+                && why.starts_with("live patching was disabled on request")
+                && why.contains(reference)),
+            "{id}: {skipped:?}"
+        );
+    }
+    for id in [AL2_510, AL2023] {
+        assert!(!livepatch(&aws, id).0, "{id} stays off");
+    }
+}
+
 #[tokio::test]
 async fn bad_manual_requests_are_refused_with_a_message_and_change_nothing() {
     let aws = LocalAws::start_with(&cases());

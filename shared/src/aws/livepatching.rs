@@ -170,8 +170,9 @@ pub async fn window_executions_finished(ssm: &Client, window_id: &str) -> Result
 // -- disabled on request: one parameter per instance under a path --------------------------------
 
 /// The product's records of manual disables under `path` (`/…/live-patching-disabled`), per
-/// instance. A parameter whose name is not an instance id or whose value does not parse is
-/// logged and left out: it cannot be acted on, and guessing could turn live patching back on.
+/// instance. A parameter whose name is not an instance id is logged and left out; one whose value
+/// does not parse (written by hand) still counts, dated by the parameter: leaving it out would let
+/// the daily run turn live patching back on against a person's wish.
 pub async fn disabled_records(
     ssm: &Client,
     path: &str,
@@ -187,16 +188,27 @@ pub async fn disabled_records(
         let page = page.map_err(|e| AwsError::from_sdk("GetParametersByPath", e))?;
         for parameter in page.parameters() {
             let name = parameter.name().unwrap_or_default();
-            let id = name.rsplit('/').next().unwrap_or_default();
-            let parsed = id.parse::<InstanceId>().ok().zip(
-                serde_json::from_str::<DisabledRecord>(parameter.value().unwrap_or_default()).ok(),
-            );
-            match parsed {
-                Some((id, record)) => {
-                    records.insert(id, record);
-                }
-                None => tracing::warn!(parameter = name, "unreadable disable record; ignored"),
-            }
+            let Ok(id) = name
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .parse::<InstanceId>()
+            else {
+                tracing::warn!(parameter = name, "not named after an instance; ignored");
+                continue;
+            };
+            // A record written by hand (any value) keeps the instance off all the same: what it
+            // says is a person's wish, and the parameter's date stands in for the request's.
+            let record =
+                serde_json::from_str::<DisabledRecord>(parameter.value().unwrap_or_default())
+                    .unwrap_or_else(|_| DisabledRecord {
+                        request: format!("parameter {name}"),
+                        requested: parameter
+                            .last_modified_date()
+                            .and_then(|d| Timestamp::from_second(d.secs()).ok())
+                            .unwrap_or(Timestamp::UNIX_EPOCH),
+                    });
+            records.insert(id, record);
         }
     }
     Ok(records)
