@@ -613,6 +613,24 @@ def test_calls_are_recorded_as_iam_actions_by_access_key(sim: SimServer) -> None
     topic = client("sns").create_topic(Name="calls")["TopicArn"]
     client("sns").publish(TopicArn=topic, Message="hello")
     client("resourcegroupstaggingapi").get_resources(ResourceTypeFilters=["ec2:instance"])
+    # A window task that names a service role passes it: IAM checks iam:PassRole too.
+    ssm = client("ssm")
+    window = ssm.create_maintenance_window(
+        Name="calls", Schedule="at(2027-01-10T03:00:00)", Duration=2, Cutoff=1, AllowUnassociatedTargets=False
+    )["WindowId"]
+    target = ssm.register_target_with_maintenance_window(
+        WindowId=window, ResourceType="INSTANCE", Targets=[{"Key": "InstanceIds", "Values": [WEB]}]
+    )["WindowTargetId"]
+    for role in ("arn:aws:iam::123456789012:role/window-task", None):
+        ssm.register_task_with_maintenance_window(
+            WindowId=window,
+            Targets=[{"Key": "WindowTargetIds", "Values": [target]}],
+            TaskArn="AWS-RunPatchBaseline",
+            TaskType="RUN_COMMAND",
+            MaxConcurrency="1",
+            MaxErrors="1",
+            **({"ServiceRoleArn": role} if role else {}),
+        )
     mine = {
         c["action"]: c["count"] for c in sim.get("/_sim/calls")["calls"] if c["access_key"] == "fn-recorded"
     }
@@ -623,6 +641,10 @@ def test_calls_are_recorded_as_iam_actions_by_access_key(sim: SimServer) -> None
         "sns:CreateTopic": 1,
         "sns:Publish": 1,
         "tag:GetResources": 1,
+        "ssm:CreateMaintenanceWindow": 1,
+        "ssm:RegisterTargetWithMaintenanceWindow": 1,
+        "ssm:RegisterTaskWithMaintenanceWindow": 2,
+        "iam:PassRole": 1,
     }
 
 

@@ -30,11 +30,16 @@ _IAM_PREFIX = {"tagging": "tag"}
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/[^/]+/([^/]+)/aws4_request")
 
 
-def iam_action(environ: dict[str, Any]) -> tuple[str, str] | None:
-    """(access key id, IAM action such as "ssm:SendCommand") of a signed AWS request, or None.
+#: Operations that pass an IAM role to SSM when the request names one (ServiceRoleArn): IAM
+#: checks iam:PassRole on the caller as well as the operation's own action.
+_PASSES_ROLE = {"RegisterTaskWithMaintenanceWindow", "UpdateMaintenanceWindowTask"}
 
-    JSON protocols name the operation in X-Amz-Target; query protocols (SNS) in the form's Action,
-    which is read here and put back for moto.
+
+def iam_actions(environ: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """(access key id, IAM actions such as ["ssm:SendCommand"]) of a signed AWS request, or None.
+
+    JSON protocols name the operation in X-Amz-Target; query protocols (SNS) in the form's Action.
+    A body read here is put back for moto.
     """
     signed = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
     if signed is None:
@@ -42,14 +47,24 @@ def iam_action(environ: dict[str, Any]) -> tuple[str, str] | None:
     access_key, service = signed.groups()
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     operation = target.rpartition(".")[2] if target else ""
-    if not operation:
+    body = b""
+    if not operation or operation in _PASSES_ROLE:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
+    if not operation:
         operation = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
     if not operation:
         return None
-    return access_key, f"{_IAM_PREFIX.get(service, service)}:{operation}"
+    actions = [f"{_IAM_PREFIX.get(service, service)}:{operation}"]
+    if operation in _PASSES_ROLE:
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            request = {}
+        if isinstance(request, dict) and request.get("ServiceRoleArn"):
+            actions.append("iam:PassRole")
+    return access_key, actions
 
 
 class LivesimApp:
@@ -64,9 +79,11 @@ class LivesimApp:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith("/_sim/"):
             return self.control(environ, start_response)
-        call = iam_action(environ)
+        call = iam_actions(environ)
         if call is not None:
-            self.sim.record_call(*call)
+            access_key, actions = call
+            for action in actions:
+                self.sim.record_call(access_key, action)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         prefix, _, operation = target.rpartition(".")
         if prefix and prefix + "." in FAULT_TARGET_PREFIXES:

@@ -356,11 +356,14 @@ impl LocalAws {
     /// one line each ("plan-reboots called ssm:Foo, which its policies do not allow").
     pub fn calls_not_allowed(&self) -> Vec<String> {
         let calls = self.get("calls");
+        let calls = calls["calls"]
+            .as_array()
+            .unwrap_or_else(|| panic!("livesim's /_sim/calls is not a list of calls: {calls}"));
         let mut refused = Vec::new();
-        for call in calls["calls"].as_array().into_iter().flatten() {
+        for call in calls {
             let (Some(key), Some(action)) = (call["access_key"].as_str(), call["action"].as_str())
             else {
-                continue;
+                panic!("livesim recorded a call without access key or action: {call}");
             };
             let Some(binary) = key.strip_prefix(FUNCTION_KEY_PREFIX) else {
                 continue;
