@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -213,8 +214,6 @@ def test_scope_tag_parameters_refuse_what_would_break_the_policy_json(template):
     """ScopeTagKey and ScopeTagValues are pasted into a JSON policy by Fn::Sub: a double quote or
     a backslash in them would make the policy invalid (or widen it), so the stack refuses them up
     front. AWS tag keys and values never contain either."""
-    import re
-
     for name in ("ScopeTagKey", "ScopeTagValues"):
         parameter = template.body["Parameters"][name]
         pattern = parameter.get("AllowedPattern")

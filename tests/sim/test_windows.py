@@ -218,7 +218,12 @@ def test_windows_tags_filters_updates_and_delete(sim: SimServer, ssm: Any) -> No
 
 
 def test_a_window_carries_at_most_50_tags(sim: SimServer, ssm: Any) -> None:
-    """AddTagsToResource counts the tags the window will carry (a key set again is not a new tag)."""
+    """AddTagsToResource counts the tags the window will carry (a key set again is not a new tag);
+    CreateMaintenanceWindow counts the tags it is given."""
+    too_many = [{"Key": f"k{n}", "Value": "v"} for n in range(51)]
+    with pytest.raises(ClientError) as error:
+        create_window(ssm, "at(2027-01-10T03:00:00)", Name="livepatch-autopilot-reboot-over", Tags=too_many)
+    assert error_code(error) == "TooManyTagsError"
     window = create_window(ssm, "at(2027-01-10T03:00:00)", Name="livepatch-autopilot-reboot-full")
 
     def add(*keys: str) -> None:

@@ -497,13 +497,11 @@ async fn manual_run(
             .flat_map(|f| f.instance_ids.iter().map(String::as_str))
             .collect();
         let booked = outcome.booked.iter().flat_map(|b| &b.instance_ids);
-        let disabled: BTreeSet<InstanceId> = (plan.keys().map(ToString::to_string))
-            .chain(booked.cloned())
+        let disabled: Vec<InstanceId> = (plan.keys().cloned())
+            .chain(booked.filter_map(|id| id.parse().ok()))
             .filter(|id| !failed.contains(id.as_str()))
-            .filter_map(|id| id.parse().ok())
             .chain(keep_off)
             .collect();
-        let disabled: Vec<InstanceId> = disabled.into_iter().collect();
         remember(clients, settings, &disabled, Some(now), outcome).await;
     } else {
         name_reboot_bookings(clients, now, outcome).await;

@@ -621,7 +621,8 @@ async fn act(
             .collect();
         let extra: Vec<&livepatch_shared::domain::NewBooking> =
             plan.extend.iter().filter(|e| e.key == key).collect();
-        let removing: Vec<InstanceId> = withdrawals.iter().map(|w| w.instance.clone()).collect();
+        let mut removing: Vec<InstanceId> =
+            withdrawals.iter().map(|w| w.instance.clone()).collect();
         let adding: Vec<livepatch_shared::domain::reboot::BookedInstance> = extra
             .iter()
             .flat_map(|e| e.instances.iter().cloned())
@@ -632,22 +633,14 @@ async fn act(
                 .map(|()| window.window_id.clone()),
             // Nothing left to withdraw from.
             None if extra.is_empty() => continue,
-            // The additions have nowhere to go (withdrawals from a window that is gone are moot).
+            // The additions have nowhere to go; withdrawals from a window that is gone are moot.
             None => {
-                let gone = AwsError {
+                removing.clear();
+                Err(AwsError {
                     operation: "DescribeMaintenanceWindows",
                     code: None,
                     message: format!("window {key} is gone"),
-                };
-                for e in &extra {
-                    let change = WindowChange {
-                        key: key.to_owned(),
-                        window_id: None,
-                        instance_ids: ids_of(e),
-                    };
-                    failed(outcome, "extend", &change, &gone);
-                }
-                continue;
+                })
             }
         };
         let window_id = result.as_ref().ok().cloned();

@@ -346,32 +346,34 @@ fn targets_of(aws: &LocalAws, key: &str) -> Option<BTreeSet<String>> {
         .map(window_instances)
 }
 
-/// A withdrawal and an addition in one run, against the simulated SSM: the window's target goes
-/// from the instance withdrawn to the one added (the same target, which the task names), never
-/// back to the withdrawn one, and the in-memory window says so for the rest of the run.
-#[tokio::test]
-async fn one_step_takes_an_instance_out_of_a_window_and_puts_another_in() {
+/// An instance on 5.10 as a booking holds it.
+fn booked(id: &str) -> livepatch_shared::domain::reboot::BookedInstance {
+    livepatch_shared::domain::reboot::BookedInstance {
+        instance: id.parse().unwrap(),
+        kernel: Some("5.10.227-219.884.amzn2.x86_64".into()),
+    }
+}
+
+/// Books `instances` straight through the adapter (as plan-reboots would) into the first Sunday
+/// 03:00 UTC slot after 2026-12-10, the clock at 2026-12-03: the window's id and slot key.
+async fn book_directly(
+    aws: &LocalAws,
+    instances: Vec<livepatch_shared::domain::reboot::BookedInstance>,
+) -> (String, String) {
     use livepatch_shared::aws::windows::{self, RebootTask};
-    use livepatch_shared::domain::reboot::{BookedInstance, NewBooking, RebootWindow};
-    let aws = LocalAws::start("reboots.json");
-    let ssm = &clients(&aws).ssm;
+    use livepatch_shared::domain::reboot::{NewBooking, RebootWindow};
     let now = ts("2026-12-03T06:30:00Z");
-    advance(&aws, now);
+    advance(aws, now);
     let slot = "SUN 03:00-05:00 UTC"
         .parse::<RebootWindow>()
         .unwrap()
         .slots_between(ts("2026-12-10T00:00:00Z"), ts("2026-12-20T00:00:00Z"))
         .next()
         .unwrap();
-    let instance = |id: &str| BookedInstance {
-        instance: id.parse().unwrap(),
-        kernel: Some("5.10.227-219.884.amzn2.x86_64".into()),
-    };
-    let (a, c) = ("i-0c5e1a7b9d3f20001", "i-0c5e1a7b9d3f20003");
     let booking = NewBooking {
         key: slot.key(),
         slot,
-        instances: vec![instance(a)],
+        instances,
     };
     let task = RebootTask {
         max_concurrency: "20%".into(),
@@ -379,23 +381,30 @@ async fn one_step_takes_an_instance_out_of_a_window_and_puts_another_in() {
         timeout_seconds: 3600,
         service_role_arn: None,
     };
-    windows::create_booking(ssm, &booking, &task, now)
+    let window_id = windows::create_booking(&clients(aws).ssm, &booking, &task, now)
         .await
         .unwrap();
+    (window_id, booking.key)
+}
+
+/// A withdrawal and an addition in one run, against the simulated SSM: the window's target goes
+/// from the instance withdrawn to the one added (the same target, which the task names), never
+/// back to the withdrawn one, and the in-memory window says so for the rest of the run.
+#[tokio::test]
+async fn one_step_takes_an_instance_out_of_a_window_and_puts_another_in() {
+    use livepatch_shared::aws::windows;
+    let aws = LocalAws::start("reboots.json");
+    let ssm = &clients(&aws).ssm;
+    let (a, c) = ("i-0c5e1a7b9d3f20001", "i-0c5e1a7b9d3f20003");
+    let (_, key) = book_directly(&aws, vec![booked(a)]).await;
     let mut read = windows::booked_reboots(ssm).await.unwrap();
-    let window = read
-        .iter_mut()
-        .find(|w| w.booking.key == booking.key)
-        .unwrap();
+    let window = read.iter_mut().find(|w| w.booking.key == key).unwrap();
     let target_id = window.targets[0].0.clone();
 
-    windows::retarget(ssm, window, &[a.parse().unwrap()], &[instance(c)])
+    windows::retarget(ssm, window, &[a.parse().unwrap()], &[booked(c)])
         .await
         .unwrap();
-    assert_eq!(
-        targets_of(&aws, &booking.key),
-        Some(BTreeSet::from([c.to_owned()]))
-    );
+    assert_eq!(targets_of(&aws, &key), Some(BTreeSet::from([c.to_owned()])));
     assert_eq!(window.targets, [(target_id.clone(), vec![c.to_owned()])]);
     let held: Vec<String> = (window.booking.instances.iter())
         .map(|i| i.instance.to_string())
@@ -404,7 +413,7 @@ async fn one_step_takes_an_instance_out_of_a_window_and_puts_another_in() {
 
     // Read back: the same target (the task's), c's kernel tag, not a's; complete.
     let again = windows::booked_reboots(ssm).await.unwrap();
-    let back = again.iter().find(|w| w.booking.key == booking.key).unwrap();
+    let back = again.iter().find(|w| w.booking.key == key).unwrap();
     assert!(back.is_complete());
     assert_eq!(back.targets, [(target_id, vec![c.to_owned()])]);
     let tagged: Vec<String> = back.tagged.iter().map(|i| i.instance.to_string()).collect();
@@ -412,15 +421,12 @@ async fn one_step_takes_an_instance_out_of_a_window_and_puts_another_in() {
 
     // Withdrawing the last instance with nothing to add deregisters the target.
     let mut read = windows::booked_reboots(ssm).await.unwrap();
-    let window = read
-        .iter_mut()
-        .find(|w| w.booking.key == booking.key)
-        .unwrap();
+    let window = read.iter_mut().find(|w| w.booking.key == key).unwrap();
     windows::retarget(ssm, window, &[c.parse().unwrap()], &[])
         .await
         .unwrap();
     assert!(window.targets.is_empty() && window.booking.instances.is_empty());
-    assert_eq!(targets_of(&aws, &booking.key), Some(BTreeSet::new()));
+    assert_eq!(targets_of(&aws, &key), Some(BTreeSet::new()));
 }
 
 /// A full window (40 instances, 43 tags) that swaps 8 instances for 8 others stays within SSM's
@@ -429,36 +435,12 @@ async fn one_step_takes_an_instance_out_of_a_window_and_puts_another_in() {
 /// before any call: the task may name only that target.
 #[tokio::test]
 async fn a_full_window_swaps_instances_within_the_tag_limit_and_never_orphans_its_task() {
-    use livepatch_shared::aws::windows::{self, RebootTask, MAX_INSTANCES_PER_BOOKING};
-    use livepatch_shared::domain::reboot::{BookedInstance, NewBooking, RebootWindow};
+    use livepatch_shared::aws::windows::{self, MAX_INSTANCES_PER_BOOKING};
     let aws = LocalAws::start("reboots.json");
     let ssm = &clients(&aws).ssm;
-    let now = ts("2026-12-03T06:30:00Z");
-    advance(&aws, now);
-    let slot = "SUN 03:00-05:00 UTC"
-        .parse::<RebootWindow>()
-        .unwrap()
-        .slots_between(ts("2026-12-10T00:00:00Z"), ts("2026-12-20T00:00:00Z"))
-        .next()
-        .unwrap();
-    let instance = |n: usize| BookedInstance {
-        instance: format!("i-0fa11{n:012}").parse().unwrap(),
-        kernel: Some("5.10.227-219.884.amzn2.x86_64".into()),
-    };
-    let booking = NewBooking {
-        key: slot.key(),
-        slot,
-        instances: (0..MAX_INSTANCES_PER_BOOKING).map(instance).collect(),
-    };
-    let task = RebootTask {
-        max_concurrency: "20%".into(),
-        max_errors: "1".into(),
-        timeout_seconds: 3600,
-        service_role_arn: None,
-    };
-    let window_id = windows::create_booking(ssm, &booking, &task, now)
-        .await
-        .unwrap();
+    let instance = |n: usize| booked(&format!("i-0fa11{n:012}"));
+    let (window_id, key) =
+        book_directly(&aws, (0..MAX_INSTANCES_PER_BOOKING).map(instance).collect()).await;
     let mut read = windows::booked_reboots(ssm).await.unwrap();
     let window = read.iter_mut().find(|w| w.window_id == window_id).unwrap();
     let leaving: Vec<_> = (0..8).map(|n| instance(n).instance).collect();
@@ -470,7 +452,7 @@ async fn a_full_window_swaps_instances_within_the_tag_limit_and_never_orphans_it
         .chain(100..108)
         .map(|n| instance(n).instance.to_string())
         .collect();
-    assert_eq!(targets_of(&aws, &booking.key), Some(expected.clone()));
+    assert_eq!(targets_of(&aws, &key), Some(expected.clone()));
     let back = windows::booked_reboots(ssm).await.unwrap();
     let back = back.iter().find(|w| w.window_id == window_id).unwrap();
     let tagged: BTreeSet<String> = back.tagged.iter().map(|i| i.instance.to_string()).collect();
@@ -507,7 +489,7 @@ async fn a_full_window_swaps_instances_within_the_tag_limit_and_never_orphans_it
     assert_eq!(back.tagged.len(), expected.len(), "no tag removed");
     let mut held = expected.clone();
     held.insert(extra);
-    assert_eq!(targets_of(&aws, &booking.key), Some(held));
+    assert_eq!(targets_of(&aws, &key), Some(held));
 }
 
 /// A booking as announced: which instances, when, and when people were told.

@@ -17,7 +17,7 @@ use livepatch_domain::enable::{
 use livepatch_domain::install::InvocationStatus;
 use livepatch_domain::InstanceId;
 
-use super::AwsError;
+use super::{to_timestamp, AwsError};
 
 /// Tag of the maintenance windows the product books, and its value for disable windows.
 pub const WINDOW_PURPOSE_TAG: &str = "livepatch-autopilot:purpose";
@@ -205,7 +205,7 @@ pub async fn disabled_records(
                         request: format!("parameter {name}"),
                         requested: parameter
                             .last_modified_date()
-                            .and_then(|d| Timestamp::from_second(d.secs()).ok())
+                            .and_then(to_timestamp)
                             .unwrap_or(Timestamp::UNIX_EPOCH),
                     });
             records.insert(id, record);
@@ -285,9 +285,7 @@ pub async fn live_patching_history(
             let page = page.map_err(|e| AwsError::from_sdk("ListCommandInvocations", e))?;
             for invocation in page.command_invocations() {
                 let id = invocation.instance_id().and_then(|i| i.parse().ok());
-                let requested = invocation
-                    .requested_date_time()
-                    .and_then(|t| Timestamp::new(t.secs(), t.subsec_nanos() as i32).ok());
+                let requested = invocation.requested_date_time().and_then(to_timestamp);
                 let (Some(id), Some(requested)) = (id, requested) else {
                     continue;
                 };

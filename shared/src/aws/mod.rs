@@ -22,6 +22,11 @@ pub async fn sdk_config(max_attempts: u32) -> aws_config::SdkConfig {
         .await
 }
 
+/// An SDK date as a `jiff` timestamp (`None` outside jiff's range).
+pub(crate) fn to_timestamp(time: &aws_smithy_types::DateTime) -> Option<jiff::Timestamp> {
+    jiff::Timestamp::new(time.secs(), time.subsec_nanos() as i32).ok()
+}
+
 /// An AWS call that failed after the SDK's retries.
 #[derive(Debug, thiserror::Error)]
 #[error("{operation} failed{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]

@@ -11,7 +11,7 @@ use livepatch_domain::facts::KernelFacts;
 use livepatch_domain::outcome::InvocationResult;
 use livepatch_domain::{InstanceId, PatchState};
 
-use super::AwsError;
+use super::{to_timestamp, AwsError};
 
 /// A command as `ListCommands` shows it, with its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -290,10 +290,6 @@ pub async fn missing_patches(ssm: &Client, id: &InstanceId) -> Result<Vec<Missin
         }
     }
     Ok(missing)
-}
-
-fn to_timestamp(time: &aws_smithy_types::DateTime) -> Option<Timestamp> {
-    Timestamp::new(time.secs(), time.subsec_nanos() as i32).ok()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use livepatch_domain::fleet::{ManagedInstance, PingStatus, RunCommand};
 use livepatch_domain::install::{InstallAttempt, InvocationStatus, PatchRecord};
 use livepatch_domain::{InstanceId, PatchState, Platform};
 
-use super::AwsError;
+use super::{to_timestamp, AwsError};
 
 /// The custom inventory type that holds each instance's kernel facts.
 pub use livepatch_domain::facts::KERNEL_FACTS_TYPE;
@@ -355,10 +355,6 @@ fn command_filters(document: Option<&str>, after: Timestamp) -> Vec<CommandFilte
                 .expect("key and value are set")
         })
         .collect()
-}
-
-fn to_timestamp(time: &aws_smithy_types::DateTime) -> Option<Timestamp> {
-    Timestamp::new(time.secs(), time.subsec_nanos() as i32).ok()
 }
 
 /// What became of the instances of one `SendCommand` (or of a part of it, after a split).

@@ -23,7 +23,7 @@ use jiff::{SignedDuration, Timestamp};
 use livepatch_domain::reboot::{BookedInstance, Booking, BookingState, NewBooking};
 use livepatch_domain::InstanceId;
 
-use super::AwsError;
+use super::{to_timestamp, AwsError};
 
 /// Every window of the product starts with this name.
 pub const WINDOW_NAME_PREFIX: &str = "livepatch-autopilot-reboot-";
@@ -355,10 +355,6 @@ async fn executed_at(ssm: &Client, window_id: &str) -> Result<Option<Timestamp>,
     Ok(ended)
 }
 
-fn to_timestamp(time: &aws_smithy_types::DateTime) -> Option<Timestamp> {
-    Timestamp::new(time.secs(), time.subsec_nanos() as i32).ok()
-}
-
 /// Creates the window of `booking` with its tags, its target and its reboot task; returns the
 /// window id. Idempotent for the day (see [`client_token`]). When a later step fails the window
 /// stays, tagged with its instances: [`booked_reboots`] reports it incomplete and
@@ -623,31 +619,16 @@ pub async fn retarget(
         .map(kernel_tag)
         .collect();
     if !untag.is_empty() {
-        ssm.remove_tags_from_resource()
-            .resource_type(ResourceTypeForTagging::MaintenanceWindow)
-            .resource_id(&window.window_id)
-            .set_tag_keys(Some(untag))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("RemoveTagsFromResource", e))?;
+        remove_window_tags(ssm, &window.window_id, untag).await?;
     }
     if !add.is_empty() {
-        let tags: Vec<Tag> = add
-            .iter()
-            .map(|i| {
-                tag(
-                    kernel_tag(&i.instance),
-                    i.kernel.clone().unwrap_or_default(),
-                )
-            })
-            .collect();
-        ssm.add_tags_to_resource()
-            .resource_type(ResourceTypeForTagging::MaintenanceWindow)
-            .resource_id(&window.window_id)
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("AddTagsToResource", e))?;
+        let tags = add.iter().map(|i| {
+            tag(
+                kernel_tag(&i.instance),
+                i.kernel.clone().unwrap_or_default(),
+            )
+        });
+        add_window_tags(ssm, &window.window_id, tags.collect()).await?;
     }
     let mut targets = Vec::new();
     for (n, (target_id, ids)) in window.targets.iter().enumerate() {
@@ -735,13 +716,32 @@ pub async fn remove_booking(ssm: &Client, window_id: &str) -> Result<(), AwsErro
 
 /// Records that the day-before reminder of the window went out.
 pub async fn mark_reminded(ssm: &Client, window_id: &str, now: Timestamp) -> Result<(), AwsError> {
+    add_window_tags(ssm, window_id, vec![tag(REMINDED_TAG, now.to_string())]).await
+}
+
+async fn add_window_tags(ssm: &Client, window_id: &str, tags: Vec<Tag>) -> Result<(), AwsError> {
     ssm.add_tags_to_resource()
         .resource_type(ResourceTypeForTagging::MaintenanceWindow)
         .resource_id(window_id)
-        .tags(tag(REMINDED_TAG, now.to_string()))
+        .set_tags(Some(tags))
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("AddTagsToResource", e))?;
+    Ok(())
+}
+
+async fn remove_window_tags(
+    ssm: &Client,
+    window_id: &str,
+    keys: Vec<String>,
+) -> Result<(), AwsError> {
+    ssm.remove_tags_from_resource()
+        .resource_type(ResourceTypeForTagging::MaintenanceWindow)
+        .resource_id(window_id)
+        .set_tag_keys(Some(keys))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("RemoveTagsFromResource", e))?;
     Ok(())
 }
 

@@ -67,12 +67,14 @@ class MaintenanceWindowOperations(SimulatedOperations):
                 raise invalid(f"{required} is required.")
         settings = WindowSettings(**{_SETTINGS[k]: v for k, v in request.items() if k in _SETTINGS})
         token = _client_token(request)
+        tags = _tags(request.get("Tags", []))
+        _check_tag_count(request.get("Name", ""), tags)
         with self.sim.lock:
             window = self.sim.windows.create(
                 self.current_account,
                 self.region,
                 settings,
-                _tags(request.get("Tags", [])),
+                tags,
                 token,
                 request,
                 self.sim.now,
@@ -281,12 +283,7 @@ class MaintenanceWindowOperations(SimulatedOperations):
         tags = _tags(self.param("Tags", []))
         with self.sim.lock:
             window = self._tagged_window()
-            if len(window.tags.keys() | tags.keys()) > MAX_TAGS:
-                raise SsmError(
-                    "TooManyTagsError",
-                    f"The resource {window.id} would have more than {MAX_TAGS} tags. Remove one or more "
-                    "tags and try the command again.",
-                )
+            _check_tag_count(window.id, {**window.tags, **tags})
             window.tags.update(tags)
         return EmptyResult()
 
@@ -361,6 +358,16 @@ def _client_token(request: dict[str, Any]) -> str | None:
     if token is not None and not (isinstance(token, str) and 1 <= len(token) <= 64):
         raise invalid("ClientToken must be 1 to 64 characters.")
     return token
+
+
+def _check_tag_count(resource: str, tags: dict[str, str]) -> None:
+    """A window carries at most MAX_TAGS tags, whether given at creation or added later."""
+    if len(tags) > MAX_TAGS:
+        raise SsmError(
+            "TooManyTagsError",
+            f"The resource {resource} would have more than {MAX_TAGS} tags. Remove one or more "
+            "tags and try the command again.",
+        )
 
 
 def _tags(tags: list[dict[str, Any]]) -> dict[str, str]:
